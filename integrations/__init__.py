@@ -1,0 +1,1 @@
+"""Framework adapters for ge2: each module translates one framework to ``ge2``."""
