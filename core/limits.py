@@ -59,11 +59,16 @@ PRICE_PER_MILLION_TOKENS = {"text": 0.20, "image": 0.45, "audio": 6.50, "video":
 
 @dataclass(frozen=True)
 class Quota:
-    """A rate tier: inputs per minute (the Gemini API counts each input) and tokens per minute."""
+    """A rate tier that ge2 paces itself to, so a long job does not run into 429 storms.
 
-    requests_per_minute: int
-    tokens_per_minute: int
+    ``per="input"`` counts each embedded input as a request, as the Gemini API does;
+    ``per="request"`` counts HTTP calls (some proxies and Vertex quotas do).
+    """
+
+    requests_per_minute: float
+    tokens_per_minute: float | None = None
     requests_per_day: int | None = None
+    per: str = "input"
 
 
 #: Published tiers (reported); pass your own ``Quota`` for anything else.

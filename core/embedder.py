@@ -1,0 +1,584 @@
+"""``Embedder``: the one place where embedding happens (sync and async twins).
+
+Inputs are checked, split where over the limits, looked up in the cache, packed into
+``batchEmbedContents`` calls, sent several at a time at the pace the quota allows, retried
+when the failure is transient, and handed back in input order with unit norm at every size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
+
+import numpy as np
+from google import genai
+from tqdm.auto import tqdm
+
+from . import checks, contents, limits, split, transport
+from .cache import EmbeddingCache
+from .contents import WireItem
+from .errors import (
+    APIError,
+    ConfigurationError,
+    EmbeddingError,
+    InputError,
+    ItemFailure,
+    QuotaExhausted,
+    RequestRejected,
+)
+from .inputs import Input, as_input
+from .pacing import Pacer
+from .tasks import normalize_task
+from .usage import Usage, UsageMeter
+
+logger = logging.getLogger("ge2")
+
+Vector = list[float]
+Dimensions = int | Sequence[int]
+Overflow = Literal["split", "error"]
+
+
+@dataclass
+class Piece:
+    """One embedded piece of an input: the (possibly split) input and its vector.
+
+    ``input.provenance`` says where the piece came from (page range, seconds, characters).
+    """
+
+    input: Input
+    vector: Vector
+    index: int
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return dict(getattr(self.input, "provenance", {}) or {})
+
+
+@dataclass
+class _Plan:
+    """Inputs turned into wire items: ``pieces[i]`` holds input i's items (several if split)."""
+
+    inputs: list[Input]
+    pieces: list[list[WireItem]]
+    owners: dict[str, list[int]] = field(default_factory=dict)
+
+    def unique(self) -> dict[str, WireItem]:
+        out: dict[str, WireItem] = {}
+        for i, items in enumerate(self.pieces):
+            for w in items:
+                out.setdefault(w.key, w)
+                owners = self.owners.setdefault(w.key, [])
+                if not owners or owners[-1] != i:
+                    owners.append(i)
+        return out
+
+
+def _normalize(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return rows / norms
+
+
+def _check_dims(dims: int) -> int:
+    if not isinstance(dims, int | np.integer) or not (
+        limits.MIN_DIMENSIONS <= dims <= limits.MAX_DIMENSIONS
+    ):
+        raise ConfigurationError(
+            f"dimensions={dims!r} is outside {limits.MIN_DIMENSIONS}..{limits.MAX_DIMENSIONS}; "
+            f"use one of {', '.join(map(str, limits.RECOMMENDED_DIMENSIONS))}"
+        )
+    return int(dims)
+
+
+class Embedder:
+    """Gemini Embedding 2 for any input ge2 knows: text, images, audio, video, PDF, mixed.
+
+    ``client`` reuses a configured ``google.genai.Client``; otherwise one is built from
+    ``api_key`` / ``vertexai`` / ``project`` / ``location`` / ``base_url`` or, when those are
+    not given, from the SDK's own environment variables, exactly as the SDK reads them.
+    ``cache`` is off by default (a library should not write files unasked): ``True`` uses
+    ``~/.cache/ge2/embeddings.sqlite`` (or ``$GE2_CACHE_DIR``), a path uses that file.
+    """
+
+    def __init__(
+        self,
+        model: str = limits.DEFAULT_MODEL,
+        dimensions: int = limits.MAX_DIMENSIONS,
+        *,
+        client: genai.Client | None = None,
+        api_key: str | None = None,
+        vertexai: bool | None = None,
+        project: str | None = None,
+        location: str | None = None,
+        base_url: str | None = None,
+        cache: bool | str | os.PathLike[str] | EmbeddingCache = False,
+        batch_size: int = limits.MAX_BATCH_REQUESTS,
+        max_concurrency: int = 4,
+        quota: limits.Quota | None = None,
+        max_retries: int = 6,
+        retry_base_delay: float = 1.0,
+        retry_max_delay: float = 60.0,
+        timeout: float | None = 120.0,
+        overflow: Overflow = "split",
+        split_options: split.SplitOptions | None = None,
+        max_audio_seconds: float = limits.MAX_AUDIO_SECONDS,
+        progress: bool | None = None,
+    ) -> None:
+        self.model = model
+        self.dimensions = _check_dims(dimensions)
+        if not 1 <= batch_size <= limits.MAX_BATCH_REQUESTS:
+            raise ConfigurationError(
+                f"batch_size={batch_size} must be 1..{limits.MAX_BATCH_REQUESTS} (the API's limit)"
+            )
+        if max_concurrency < 1:
+            raise ConfigurationError("max_concurrency must be at least 1")
+        if overflow not in ("split", "error"):
+            raise ConfigurationError("overflow must be 'split' or 'error'")
+        self.batch_size = batch_size
+        self.max_concurrency = max_concurrency
+        self.overflow: Overflow = overflow
+        self.split_options = split_options or split.SplitOptions()
+        self.max_audio_seconds = max_audio_seconds
+        self.progress = progress
+        self.retry = transport.RetryPolicy(max_retries, retry_base_delay, retry_max_delay)
+        self._client_args = {
+            "api_key": api_key,
+            "vertexai": vertexai,
+            "project": project,
+            "location": location,
+            "base_url": base_url,
+            "timeout_s": timeout,
+        }
+        self._client = client
+        self._client_lock = threading.Lock()
+        if isinstance(cache, EmbeddingCache):
+            self.cache: EmbeddingCache | None = cache
+        elif cache is True:
+            self.cache = EmbeddingCache()
+        elif cache:
+            self.cache = EmbeddingCache(cache)  # type: ignore[arg-type]
+        else:
+            self.cache = None
+        self.pacer = Pacer(quota)
+        self._meter = UsageMeter()
+
+    # -- configuration -------------------------------------------------------------------
+
+    @property
+    def client(self) -> genai.Client:
+        """The google-genai client, built on first use so constructing costs nothing."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = transport.make_client(**self._client_args)  # type: ignore[arg-type]
+            return self._client
+
+    @property
+    def vertexai(self) -> bool:
+        return transport.is_vertex(self.client)
+
+    @property
+    def usage(self) -> Usage:
+        """Counters since construction (or ``reset_usage``): requests, items, retries, cost."""
+        return self._meter.snapshot()
+
+    def reset_usage(self) -> None:
+        self._meter.reset()
+
+    def __repr__(self) -> str:
+        cache = f", cache={str(self.cache.path)!r}" if self.cache else ""
+        return f"Embedder(model={self.model!r}, dimensions={self.dimensions}{cache})"
+
+    # -- public API ----------------------------------------------------------------------
+
+    @overload
+    def embed(
+        self, inputs: Iterable[Any], *, task: str | None = ..., dimensions: int | None = ...
+    ) -> list[Vector]: ...
+    @overload
+    def embed(
+        self, inputs: Iterable[Any], *, task: str | None = ..., dimensions: Sequence[int]
+    ) -> dict[int, list[Vector]]: ...
+    def embed(
+        self,
+        inputs: Iterable[Any],
+        *,
+        task: str | None = "document",
+        dimensions: Dimensions | None = None,
+    ) -> list[Vector] | dict[int, list[Vector]]:
+        """One vector per input, in input order (several sizes: a dict by size, one API call).
+
+        An input over the model's limits is split and its pieces' vectors mean-pooled
+        (``embed_pieces`` returns one vector per piece instead). Raises ``InputError`` before
+        sending anything if an input is unusable, and ``EmbeddingError`` (holding every
+        vector that did succeed) if some inputs failed at the API.
+        """
+        plan = self._plan(inputs, task)
+        sizes = self._sizes(dimensions)
+        fetched = self._fetch_sync(plan, max(sizes))
+        return self._pooled(plan, fetched, sizes, dimensions)
+
+    def embed_one(
+        self, item: Any, *, task: str | None = "document", dimensions: int | None = None
+    ) -> Vector:
+        """The vector of a single input."""
+        return self.embed([item], task=task, dimensions=dimensions)[0]
+
+    def embed_pieces(
+        self, inputs: Iterable[Any], *, task: str | None = "document", dimensions: int | None = None
+    ) -> list[list[Piece]]:
+        """One vector per piece: ``result[i]`` lists input i's pieces with their provenance."""
+        plan = self._plan(inputs, task)
+        size = self._sizes(dimensions)[0] if dimensions is None else _check_dims(dimensions)
+        fetched = self._fetch_sync(plan, size)
+        return self._pieces(plan, fetched, size)
+
+    async def aembed(
+        self,
+        inputs: Iterable[Any],
+        *,
+        task: str | None = "document",
+        dimensions: Dimensions | None = None,
+    ) -> Any:
+        """Async twin of ``embed``."""
+        plan = await asyncio.to_thread(self._plan, inputs, task)
+        sizes = self._sizes(dimensions)
+        fetched = await self._fetch_async(plan, max(sizes))
+        return self._pooled(plan, fetched, sizes, dimensions)
+
+    async def aembed_one(
+        self, item: Any, *, task: str | None = "document", dimensions: int | None = None
+    ) -> Vector:
+        """Async twin of ``embed_one``."""
+        result = await self.aembed([item], task=task, dimensions=dimensions)
+        return list(result[0])
+
+    async def aembed_pieces(
+        self, inputs: Iterable[Any], *, task: str | None = "document", dimensions: int | None = None
+    ) -> list[list[Piece]]:
+        """Async twin of ``embed_pieces``."""
+        plan = await asyncio.to_thread(self._plan, inputs, task)
+        size = self._sizes(dimensions)[0] if dimensions is None else _check_dims(dimensions)
+        fetched = await self._fetch_async(plan, size)
+        return self._pieces(plan, fetched, size)
+
+    def close(self) -> None:
+        """Release the cache file handle (the SDK client is the caller's or garbage-collected)."""
+        if self.cache is not None:
+            self.cache.close()
+
+    # -- planning ------------------------------------------------------------------------
+
+    def _sizes(self, dimensions: Dimensions | None) -> list[int]:
+        if dimensions is None:
+            return [self.dimensions]
+        if isinstance(dimensions, int | np.integer):
+            return [_check_dims(int(dimensions))]
+        sizes = [_check_dims(d) for d in dimensions]
+        if not sizes:
+            raise ConfigurationError("dimensions=[] asks for no vectors")
+        return sizes
+
+    def _plan(self, inputs: Iterable[Any], task: str | None) -> _Plan:
+        """Check every input and turn it into wire items; raises before anything is sent."""
+        task = normalize_task(task)
+        vertex = self.vertexai
+        items: list[Input] = []
+        pieces: list[list[WireItem]] = []
+        for index, raw in enumerate(inputs):
+            try:
+                item = as_input(raw)
+            except InputError as exc:
+                raise InputError(exc.problem, index=index, item=exc.item, fix=exc.fix) from exc
+            m = checks.measure(
+                item, index, vertexai=vertex, max_audio_seconds=self.max_audio_seconds
+            )
+            parts: list[tuple[Input, int]] = [(item, m.tokens)]
+            if m.over:
+                if self.overflow == "error":
+                    raise InputError(
+                        "over the model's limits: " + "; ".join(m.over),
+                        index=index,
+                        item=item.label,
+                        fix="shorten it, or use overflow='split' to embed it in pieces",
+                    )
+                parts = []
+                for piece in split.split(
+                    item, self.split_options, max_audio_seconds=self.max_audio_seconds
+                ):
+                    pm = checks.measure(
+                        piece, index, vertexai=vertex, max_audio_seconds=self.max_audio_seconds
+                    )
+                    if pm.over:
+                        raise InputError(
+                            "still over the limits after splitting: " + "; ".join(pm.over),
+                            index=index,
+                            item=piece.label,
+                            fix="split this input yourself into smaller pieces",
+                        )
+                    parts.append((piece, pm.tokens))
+                logger.info("input #%d (%s) split into %d pieces", index, item.label, len(parts))
+            items.append(item)
+            pieces.append(
+                [
+                    contents.build(p, model=self.model, task=task, vertexai=vertex, tokens=t)
+                    for p, t in parts
+                ]
+            )
+        return _Plan(items, pieces)
+
+    def _batches(self, todo: list[WireItem]) -> list[list[WireItem]]:
+        """Pack items into calls bounded by count and bytes; one call per task/title group."""
+        groups: dict[tuple[str | None, str | None], list[WireItem]] = {}
+        for w in todo:
+            groups.setdefault(w.group, []).append(w)
+        batches: list[list[WireItem]] = []
+        for group in groups.values():
+            current: list[WireItem] = []
+            size = 0
+            for w in group:
+                if current and (
+                    len(current) >= self.batch_size or size + w.nbytes > limits.PACK_REQUEST_BYTES
+                ):
+                    batches.append(current)
+                    current, size = [], 0
+                current.append(w)
+                size += w.nbytes
+            if current:
+                batches.append(current)
+        return batches
+
+    def _lookup(self, plan: _Plan, size: int) -> tuple[dict[str, np.ndarray], list[WireItem]]:
+        unique = plan.unique()
+        found: dict[str, np.ndarray] = {}
+        if self.cache is not None and unique:
+            found = self.cache.get_many(unique, size)
+            if found:
+                self._meter.add(cache_hits=len(found))
+        return found, [w for k, w in unique.items() if k not in found]
+
+    def _progress_bar(self, total: int) -> Any:
+        enabled = self.progress
+        if enabled is None:
+            enabled = total > self.batch_size and sys.stderr.isatty()
+        return tqdm(total=total, unit="item", desc="ge2 embed", disable=not enabled, leave=False)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _call(self, batch: list[WireItem], size: int) -> list[list[float]]:
+        cfg = transport.embed_config(size, batch[0].task_type, batch[0].title)
+        response = self.client.models.embed_content(
+            model=self.model, contents=[w.content() for w in batch], config=cfg
+        )
+        return transport.vectors_of(response, len(batch))
+
+    async def _acall(self, batch: list[WireItem], size: int) -> list[list[float]]:
+        cfg = transport.embed_config(size, batch[0].task_type, batch[0].title)
+        body = await asyncio.to_thread(lambda: [w.content() for w in batch])
+        response = await self.client.aio.models.embed_content(
+            model=self.model, contents=body, config=cfg
+        )
+        return transport.vectors_of(response, len(batch))
+
+    def _after_failure(self, exc: BaseException, attempt: int) -> tuple[transport.Failure, float]:
+        """Classify a failure; the delay before the next try, or -1 to give up."""
+        failure = transport.classify(exc)
+        if failure.rate_limited:
+            self._meter.add(rate_limited=1)
+        if not failure.retryable or attempt >= self.retry.max_retries:
+            return failure, -1.0
+        wait = self.retry.delay(attempt, failure)
+        if failure.rate_limited:
+            self.pacer.back_off(wait)
+        self._meter.add(retries=1)
+        logger.warning(
+            "retrying after %s (attempt %d of %d, waiting %.1fs)",
+            failure.error, attempt + 1, self.retry.max_retries, wait,
+        )
+        return failure, wait
+
+    def _accept(
+        self, batch: list[WireItem], rows: list[list[float]], out: dict[str, np.ndarray]
+    ) -> None:
+        vecs = _normalize(np.asarray(rows, dtype=np.float32))
+        got = {w.key: vecs[i] for i, w in enumerate(batch)}
+        if self.cache is not None:
+            self.cache.put_many(got)
+        for w in batch:
+            self._meter.embedded(w.modality, w.tokens)
+        out.update(got)
+
+    def _send_sync(
+        self, batch: list[WireItem], size: int, out: dict[str, np.ndarray],
+        errors: dict[str, APIError], stop: threading.Event,
+    ) -> None:
+        attempt = 0
+        while True:
+            if stop.is_set():
+                for w in batch:
+                    errors[w.key] = QuotaExhausted("not sent: an earlier call hit a quota that "
+                                                   "waiting will not clear")
+                return
+            wait = self.pacer.reserve(len(batch), sum(w.tokens for w in batch))
+            if wait > 0:
+                time.sleep(wait)
+            self._meter.add(requests=1)
+            try:
+                rows = self._call(batch, size)
+            except Exception as exc:  # noqa: BLE001 - classified (or re-raised) just below
+                failure, delay = self._after_failure(exc, attempt)
+                if delay >= 0:
+                    time.sleep(delay)
+                    attempt += 1
+                    continue
+                self._give_up(
+                    batch, failure.error, stop, errors,
+                    lambda b: self._send_sync(b, size, out, errors, stop),
+                )
+                return
+            self._accept(batch, rows, out)
+            return
+
+    async def _send_async(
+        self, batch: list[WireItem], size: int, out: dict[str, np.ndarray],
+        errors: dict[str, APIError], stop: threading.Event,
+    ) -> None:
+        attempt = 0
+        while True:
+            if stop.is_set():
+                for w in batch:
+                    errors[w.key] = QuotaExhausted("not sent: an earlier call hit a quota that "
+                                                   "waiting will not clear")
+                return
+            wait = self.pacer.reserve(len(batch), sum(w.tokens for w in batch))
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._meter.add(requests=1)
+            try:
+                rows = await self._acall(batch, size)
+            except Exception as exc:  # noqa: BLE001 - classified (or re-raised) just below
+                failure, delay = self._after_failure(exc, attempt)
+                if delay >= 0:
+                    await asyncio.sleep(delay)
+                    attempt += 1
+                    continue
+                singles: list[list[WireItem]] = []
+                self._give_up(batch, failure.error, stop, errors, singles.append)
+                for single in singles:
+                    await self._send_async(single, size, out, errors, stop)
+                return
+            self._accept(batch, rows, out)
+            return
+
+    def _give_up(
+        self, batch: list[WireItem], error: APIError, stop: threading.Event,
+        errors: dict[str, APIError], resend: Callable[[list[WireItem]], Any],
+    ) -> None:
+        """Record a final failure; a rejected multi-item call is retried item by item.
+
+        One bad item in a call of 100 makes the API reject all 100; re-sending them singly
+        finds the bad one and keeps the other 99.
+        """
+        if isinstance(error, RequestRejected) and len(batch) > 1 and error.code == 400:
+            for w in batch:
+                resend([w])
+            return
+        if isinstance(error, QuotaExhausted) or error.code in (401, 403):
+            stop.set()
+        for w in batch:
+            self._meter.add(failures=1)
+            errors[w.key] = error
+
+    def _fetch_sync(self, plan: _Plan, size: int) -> dict[str, np.ndarray]:
+        found, todo = self._lookup(plan, size)
+        if todo:
+            errors: dict[str, APIError] = {}
+            stop = threading.Event()
+            batches = self._batches(todo)
+            bar = self._progress_bar(len(todo))
+            try:
+                with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+                    futures = [
+                        pool.submit(self._send_sync, b, size, found, errors, stop) for b in batches
+                    ]
+                    for fut, b in zip(futures, batches, strict=True):
+                        fut.result()
+                        bar.update(len(b))
+            finally:
+                bar.close()
+            self._raise_failures(plan, found, errors)
+        return found
+
+    async def _fetch_async(self, plan: _Plan, size: int) -> dict[str, np.ndarray]:
+        found, todo = await asyncio.to_thread(self._lookup, plan, size)
+        if todo:
+            errors: dict[str, APIError] = {}
+            stop = threading.Event()
+            gate = asyncio.Semaphore(self.max_concurrency)
+            bar = self._progress_bar(len(todo))
+
+            async def run(batch: list[WireItem]) -> None:
+                async with gate:
+                    await self._send_async(batch, size, found, errors, stop)
+                bar.update(len(batch))
+
+            try:
+                await asyncio.gather(*(run(b) for b in self._batches(todo)))
+            finally:
+                bar.close()
+            self._raise_failures(plan, found, errors)
+        return found
+
+    # -- results -------------------------------------------------------------------------
+
+    def _raise_failures(
+        self, plan: _Plan, found: dict[str, np.ndarray], errors: dict[str, APIError]
+    ) -> None:
+        if not errors:
+            return
+        failures: list[ItemFailure] = []
+        for i, items in enumerate(plan.pieces):
+            for w in items:
+                if w.key in errors:
+                    failures.append(ItemFailure(i, errors[w.key], plan.inputs[i].label))
+                    break
+        vectors: list[Vector | None] = []
+        failed = {f.index for f in failures}
+        for i, items in enumerate(plan.pieces):
+            if i in failed:
+                vectors.append(None)
+            else:
+                pooled = np.mean([found[w.key] for w in items], axis=0)
+                vectors.append(_normalize(pooled[None, :])[0].tolist())
+        raise EmbeddingError(vectors, failures)
+
+    def _pooled(
+        self,
+        plan: _Plan,
+        fetched: dict[str, np.ndarray],
+        sizes: list[int],
+        dimensions: Dimensions | None,
+    ) -> list[Vector] | dict[int, list[Vector]]:
+        full_size = max(sizes)
+        full = np.zeros((len(plan.pieces), full_size), dtype=np.float32)
+        for i, items in enumerate(plan.pieces):
+            stacked = np.stack([fetched[w.key][:full_size] for w in items])
+            full[i] = _normalize(stacked).mean(axis=0)
+        by_size = {d: _normalize(full[:, :d]).tolist() for d in sizes}
+        if dimensions is None or isinstance(dimensions, int | np.integer):
+            return by_size[sizes[0]]
+        return by_size
+
+    def _pieces(self, plan: _Plan, fetched: dict[str, np.ndarray], size: int) -> list[list[Piece]]:
+        out: list[list[Piece]] = []
+        for i, items in enumerate(plan.pieces):
+            vecs = _normalize(np.stack([fetched[w.key][:size] for w in items]))
+            out.append([Piece(w.item, v.tolist(), i) for w, v in zip(items, vecs, strict=True)])
+        return out

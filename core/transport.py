@@ -1,0 +1,209 @@
+"""The SDK boundary: build the client, call embed_content, convert and classify errors.
+
+This is the one module that knows google-genai's exception types and the API's error
+bodies (RetryInfo, QuotaFailure); everything above it sees ``ge2.errors`` only.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from .errors import (
+    APIError,
+    ConfigurationError,
+    QuotaExhausted,
+    RequestRejected,
+    ServiceUnavailable,
+)
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection-level exception types of whichever HTTP stacks the SDK may use."""
+    found: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module, name in (
+        ("httpx", "TransportError"),
+        ("httpx2", "TransportError"),
+        ("aiohttp", "ClientError"),
+        ("requests", "ConnectionError"),
+    ):
+        try:
+            mod = __import__(module)
+            found.append(getattr(mod, name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+TRANSPORT_ERRORS = _transport_errors()
+RETRYABLE_CODES = frozenset({429, 500, 502, 503, 504})
+
+
+def make_client(
+    *,
+    api_key: str | None = None,
+    vertexai: bool | None = None,
+    project: str | None = None,
+    location: str | None = None,
+    base_url: str | None = None,
+    timeout_s: float | None = None,
+) -> genai.Client:
+    """A google-genai client that reads the SDK's own environment the way the SDK does.
+
+    Only what the caller set explicitly is passed on; GEMINI_API_KEY / GOOGLE_API_KEY,
+    GOOGLE_GEMINI_BASE_URL and the Vertex variables are left to the SDK.
+    """
+    http: dict[str, Any] = {}
+    if base_url:
+        http["base_url"] = base_url
+    if timeout_s:
+        http["timeout"] = int(timeout_s * 1000)
+    kwargs: dict[str, Any] = {}
+    if api_key:
+        kwargs["api_key"] = api_key
+    if vertexai is not None:
+        kwargs["vertexai"] = vertexai
+    if project:
+        kwargs["project"] = project
+    if location:
+        kwargs["location"] = location
+    if http:
+        kwargs["http_options"] = types.HttpOptions(**http)
+    try:
+        return genai.Client(**kwargs)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{exc} Set GEMINI_API_KEY (Gemini API) or GOOGLE_GENAI_USE_VERTEXAI=true with "
+            "GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION (Vertex AI), or run offline "
+            "against the emulator: `ge2 emulator`, then GOOGLE_GEMINI_BASE_URL=<its url> "
+            "GEMINI_API_KEY=test."
+        ) from exc
+
+
+def is_vertex(client: genai.Client) -> bool:
+    return bool(getattr(client, "vertexai", False) or getattr(client._api_client, "vertexai", False))
+
+
+_DELAY_RE = re.compile(r"^\s*([\d.]+)s\s*$")
+_MESSAGE_DELAY_RE = re.compile(r"retry in ([\d.]+)\s*s", re.IGNORECASE)
+
+
+def _details_list(details: Any) -> list[dict[str, Any]]:
+    """The ``error.details`` array, whatever shape the SDK version hands over."""
+    if isinstance(details, dict):
+        inner = details.get("error", details)
+        found = inner.get("details", []) if isinstance(inner, dict) else []
+        return [d for d in found if isinstance(d, dict)]
+    if isinstance(details, list):
+        return [d for d in details if isinstance(d, dict)]
+    return []
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A classified API or transport failure: retry it (after ``delay`` at least) or not."""
+
+    error: APIError
+    retryable: bool
+    delay: float = 0.0
+    rate_limited: bool = False
+
+
+def classify(exc: BaseException) -> Failure:
+    """Convert an SDK or transport exception to ge2's and decide whether to retry."""
+    if isinstance(exc, genai_errors.APIError):
+        code = int(exc.code) if exc.code is not None else 0
+        status = exc.status
+        message = exc.message or str(exc)
+        details = _details_list(getattr(exc, "details", None))
+        if code == 429:
+            delay = 0.0
+            per_day = False
+            for d in details:
+                kind = str(d.get("@type", ""))
+                if kind.endswith("RetryInfo"):
+                    m = _DELAY_RE.match(str(d.get("retryDelay", "")))
+                    if m:
+                        delay = float(m.group(1))
+                elif kind.endswith("QuotaFailure"):
+                    for v in d.get("violations", []) or []:
+                        if "perday" in str(v.get("quotaId", "")).lower():
+                            per_day = True
+            if not delay:
+                m2 = _MESSAGE_DELAY_RE.search(message)
+                delay = float(m2.group(1)) if m2 else 0.0
+            if per_day:
+                return Failure(
+                    QuotaExhausted(
+                        f"daily quota exhausted ({message}); waiting will not help today. Raise "
+                        "the project's quota, use another key/tier, or resume tomorrow (with "
+                        "cache=True finished items are kept).",
+                        code=code, status=status, details=details,
+                    ),
+                    retryable=False,
+                    rate_limited=True,
+                )
+            return Failure(
+                QuotaExhausted(f"rate limited: {message}", code=code, status=status,
+                               details=details),
+                retryable=True, delay=delay, rate_limited=True,
+            )
+        if code in RETRYABLE_CODES:
+            return Failure(
+                ServiceUnavailable(f"{code} {status}: {message}", code=code, status=status,
+                                   details=details),
+                retryable=True,
+            )
+        return Failure(
+            RequestRejected(f"{code} {status}: {message}", code=code, status=status,
+                            details=details),
+            retryable=False,
+        )
+    if isinstance(exc, TRANSPORT_ERRORS):
+        return Failure(
+            ServiceUnavailable(f"connection failed: {type(exc).__name__}: {exc}"), retryable=True
+        )
+    raise exc
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, never shorter than the server's retryDelay."""
+
+    max_retries: int = 6
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+
+    def delay(self, attempt: int, failure: Failure) -> float:
+        backoff = min(self.max_delay, self.base_delay * (2**attempt))
+        jittered = random.uniform(backoff / 2, backoff)
+        if failure.delay:
+            # Wait at least what the server asked, plus a little jitter so workers spread out.
+            return failure.delay + random.uniform(0, min(1.0, self.base_delay))
+        return jittered
+
+
+def embed_config(
+    dimensions: int, task_type: str | None, title: str | None
+) -> types.EmbedContentConfig:
+    """The call-level config: output size and, for models that read them, task and title."""
+    return types.EmbedContentConfig(
+        output_dimensionality=dimensions, task_type=task_type, title=title
+    )
+
+
+def vectors_of(response: types.EmbedContentResponse, expected: int) -> list[list[float]]:
+    """The response's vectors; raises if the API answered with a different count."""
+    embeddings = response.embeddings or []
+    if len(embeddings) != expected:
+        raise APIError(
+            f"the API returned {len(embeddings)} embeddings for {expected} inputs; refusing to "
+            "guess which is which"
+        )
+    return [list(e.values or []) for e in embeddings]

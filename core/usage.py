@@ -1,0 +1,67 @@
+"""Usage counters: what a job cost, in requests, items, retries, cache hits and dollars."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import limits
+
+
+@dataclass
+class Usage:
+    """A snapshot of an Embedder's counters (``Embedder.usage``)."""
+
+    requests: int = 0
+    items: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    cache_hits: int = 0
+    failures: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    by_modality: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        mods = ", ".join(f"{k} {v}" for k, v in sorted(self.by_modality.items())) or "none"
+        return (
+            f"{self.items} items ({mods}) in {self.requests} requests, {self.retries} retries "
+            f"({self.rate_limited} rate-limited), {self.cache_hits} cache hits, "
+            f"{self.failures} failures, ~{self.tokens} tokens, ~${self.cost_usd:.4f}"
+        )
+
+
+class UsageMeter:
+    """Thread-safe counters behind ``Usage``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._usage = Usage()
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, n in counts.items():
+                setattr(self._usage, name, getattr(self._usage, name) + n)
+
+    def embedded(self, modality: str, tokens: int) -> None:
+        """One item came back from the API: count it and its estimated cost."""
+        price = limits.PRICE_PER_MILLION_TOKENS.get(modality, limits.PRICE_PER_MILLION_TOKENS["text"])
+        with self._lock:
+            u = self._usage
+            u.items += 1
+            u.tokens += tokens
+            u.cost_usd += tokens * price / 1_000_000
+            u.by_modality[modality] = u.by_modality.get(modality, 0) + 1
+
+    def snapshot(self) -> Usage:
+        with self._lock:
+            u = self._usage
+            return Usage(**{**asdict(u), "by_modality": dict(u.by_modality)})
+
+    def reset(self) -> None:
+        with self._lock:
+            self._usage = Usage()
