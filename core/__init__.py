@@ -23,6 +23,7 @@ from .errors import (
 )
 from .inputs import Audio, Image, Input, Media, Mixed, Pdf, Text, Video, as_input, load
 from .limits import Quota
+from .offline import offline_unless_key
 from .split import SplitOptions
 from .tasks import TASKS
 from .usage import Usage
@@ -59,6 +60,7 @@ __all__ = [
     "as_input",
     "limits",
     "load",
+    "offline_unless_key",
 ]
 
 
