@@ -186,6 +186,39 @@ class Pdf(Media):
 
     modality = "pdf"
 
+    def pages(self, first: int, last: int | None = None) -> Pdf:
+        """Pages ``first``..``last`` (1-based, inclusive) as a new in-memory ``Pdf``.
+
+        Frameworks address one page of a file (Haystack's ``meta["page_number"]``); this
+        embeds that page as a PDF, text layer and all, with its page range in ``provenance``.
+        """
+        from pypdf import PdfReader, PdfWriter
+        from pypdf.errors import PdfReadError
+
+        last = first if last is None else last
+        try:
+            reader = PdfReader(io.BytesIO(self.read()))
+            count = len(reader.pages)
+        except (PdfReadError, OSError) as exc:
+            raise InputError(f"not a readable PDF ({exc})", item=self.label) from exc
+        if not 1 <= first <= last <= count:
+            raise InputError(
+                f"pages {first}..{last} are outside this PDF's 1..{count}",
+                item=self.label,
+                fix="page numbers start at 1",
+            )
+        writer = PdfWriter()
+        for page in reader.pages[first - 1 : last]:
+            writer.add_page(page)
+        buf = io.BytesIO()
+        writer.write(buf)
+        source = self.provenance.get("source") or self.name or None
+        provenance = {**self.provenance, "page_start": first, "page_end": last}
+        if source:
+            provenance["source"] = source
+        name = f"{self.name or 'pdf'} p.{first}" + (f"-{last}" if last != first else "")
+        return Pdf(buf.getvalue(), "application/pdf", name=name, provenance=provenance)
+
 
 Part: TypeAlias = "Text | Media"
 
