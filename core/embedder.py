@@ -336,6 +336,9 @@ class Embedder:
 
     def _batches(self, todo: list[WireItem]) -> list[list[WireItem]]:
         """Pack items into calls bounded by count and bytes; one call per task/title group."""
+        per_call = self.batch_size
+        if self.vertexai and not transport.vertex_batches_supported():
+            per_call = 1  # google-genai 2.x: one content per Vertex call; concurrency carries it
         groups: dict[tuple[str | None, str | None], list[WireItem]] = {}
         for w in todo:
             groups.setdefault(w.group, []).append(w)
@@ -345,7 +348,7 @@ class Embedder:
             size = 0
             for w in group:
                 if current and (
-                    len(current) >= self.batch_size or size + w.nbytes > limits.PACK_REQUEST_BYTES
+                    len(current) >= per_call or size + w.nbytes > limits.PACK_REQUEST_BYTES
                 ):
                     batches.append(current)
                     current, size = [], 0

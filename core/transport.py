@@ -86,6 +86,16 @@ def make_client(
         ) from exc
 
 
+def vertex_batches_supported() -> bool:
+    """Whether this google-genai can send several contents in one Vertex AI call.
+
+    google-genai 2.x sends Vertex embeddings through ``:embedContent``, one content per
+    call (it raises ValueError for more); 3.x adds ``:batchEmbedContents``.
+    """
+    api_type = getattr(types, "EmbeddingApiType", None)
+    return api_type is not None and hasattr(api_type, "BATCH_EMBED_CONTENTS")
+
+
 def is_vertex(client: genai.Client) -> bool:
     return bool(getattr(client, "vertexai", False) or getattr(client._api_client, "vertexai", False))
 
