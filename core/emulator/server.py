@@ -267,8 +267,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(404, _not_found(f"{self.command} {path} is not a known method.").body())
 
     def _answer_api_get(self, path: str) -> None:
-        self.server.emulator._record_status(404)
-        self._send_json(404, _not_found(f"GET {path} is not a known method.").body())
+        emu = self.server.emulator
+        log = {"time": time.time(), "method": "GET", "path": path}
+        emu._finish(self, 404, _not_found(f"GET {path} is not a known method.").body(), log)
 
     def _admin_post(self, path: str) -> None:
         body, _ = self._read_body(1 << 20)
@@ -331,7 +332,7 @@ class Emulator:
         self.port = int(server.server_address[1])
         self._thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            kwargs={"poll_interval": 0.02},  # stop() waits at most this long
             name=f"ge2-emulator:{self.port}",
             daemon=True,
         )
@@ -447,10 +448,14 @@ class Emulator:
     def _finish(
         self, handler: _Handler, code: int, payload: str | dict[str, Any], log: dict[str, Any]
     ) -> None:
-        sent = handler._send_json(code, payload)
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        data = payload.encode("utf-8")
+        # Count before answering: a client that reads /emulator/stats next must see this call.
         self._record_status(code, log)
         with self._lock:
-            self._stats["bytes_out"] += sent
+            self._stats["bytes_out"] += len(data)
+        handler._send_json(code, data)
 
     def _authenticate(self, handler: _Handler, api: str, cfg: EmulatorConfig) -> None:
         query = parse_qs(urlsplit(handler.path).query)
