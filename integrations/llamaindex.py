@@ -1,0 +1,373 @@
+"""LlamaIndex adapter: Gemini Embedding 2 as a ``MultiModalEmbedding``.
+
+``GE2Embedding`` embeds text, images and, when called on nodes (as an ingestion
+transformation, or ``embed_model(nodes)`` before building an index), every media resource
+of a ``Node`` (image, audio, video, PDF) together as ONE vector. Batching, concurrency,
+retries and caching all happen in the one ``ge2.Embedder`` it wraps.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import ge2
+
+try:
+    import llama_index.core.instrumentation as instrument
+    from llama_index.core.base.embeddings.base import Embedding
+    from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr, field_validator
+    from llama_index.core.callbacks.schema import CBEventType, EventPayload
+    from llama_index.core.embeddings import MultiModalEmbedding
+    from llama_index.core.instrumentation.events.embedding import (
+        EmbeddingEndEvent,
+        EmbeddingStartEvent,
+    )
+    from llama_index.core.schema import (
+        BaseNode,
+        ImageNode,
+        ImageType,
+        MediaResource,
+        MetadataMode,
+        Node,
+    )
+except ImportError as exc:  # pragma: no cover - exercised by a unit test with the module hidden
+    raise ge2.MissingExtraError("llama-index-core", "llamaindex") from exc
+
+__all__ = ["GE2Embedding", "node_input"]
+
+dispatcher = instrument.get_dispatcher(__name__)
+
+_MEDIA_SLOTS = ("image_resource", "audio_resource", "video_resource")
+
+
+def _resource_input(resource: MediaResource | None) -> ge2.Input | None:
+    """A resource's bytes, file or URL as a ge2 input, typed by its content (PDFs too)."""
+    if resource is None:
+        return None
+    mime = resource.mimetype or None
+    if resource.data is not None:
+        # MediaResource keeps ``data`` base64-encoded.
+        return ge2.load(base64.b64decode(resource.data), mime)
+    if resource.path is not None:
+        return ge2.load(resource.path, mime)
+    if resource.url is not None:
+        return _url_input(str(resource.url), mime)
+    return None
+
+
+def _url_input(url: str, mime: str | None) -> ge2.Input:
+    if url.startswith("file://"):
+        return ge2.load(Path(unquote(urlsplit(url).path)), mime)
+    return ge2.load(url, mime)
+
+
+def _image_input(image: ImageType) -> ge2.Input:
+    """LlamaIndex's ``ImageType`` (a path, a URL or a BytesIO) as a ge2 input."""
+    if isinstance(image, io.BytesIO):
+        return ge2.load(image.getvalue())
+    if isinstance(image, str) and "://" in image:
+        return _url_input(image, None)
+    return ge2.load(image)
+
+
+def node_input(node: BaseNode) -> ge2.Input | str:
+    """What ge2 embeds for a node: its media and text as one input, or just its text.
+
+    A ``Node`` contributes its text (with embed-mode metadata) plus the content of its
+    ``image_resource``, ``audio_resource`` and ``video_resource``, and of a
+    ``text_resource`` that holds a file instead of text (a PDF, say). A legacy
+    ``ImageNode`` contributes its text and image. Several parts make ONE ``ge2.Mixed``.
+    """
+    media: list[ge2.Input | None] = []
+    if isinstance(node, Node):
+        text_res = node.text_resource
+        if text_res is not None and text_res.text is None:
+            media.append(_resource_input(text_res))
+        media.extend(_resource_input(getattr(node, slot)) for slot in _MEDIA_SLOTS)
+    elif isinstance(node, ImageNode):
+        if node.image is not None:
+            media.append(ge2.load(base64.b64decode(node.image), node.image_mimetype))
+        elif node.image_path is not None:
+            media.append(ge2.load(node.image_path, node.image_mimetype))
+        elif node.image_url is not None:
+            media.append(_url_input(node.image_url, node.image_mimetype))
+    parts: list[ge2.Input] = [m for m in media if m is not None]
+    text = node.get_content(metadata_mode=MetadataMode.EMBED)
+    if not parts:
+        return text
+    if text.strip():
+        parts.insert(0, ge2.Text(text))
+    return parts[0] if len(parts) == 1 else ge2.Mixed(parts)
+
+
+def _node_label(node: BaseNode, what: str | None) -> str:
+    return f"node {node.node_id!r}" + (f" ({what})" if what else "")
+
+
+class GE2Embedding(MultiModalEmbedding):
+    """Gemini Embedding 2 for LlamaIndex: text, images, and audio/video/PDF node resources.
+
+    Documents use ge2's ``document`` task, queries its ``query`` task. ``embed_batch_size``
+    (capped at the API's 100 per call) and ``num_workers`` become the core's ``batch_size``
+    and ``max_concurrency``; no second batching layer runs here. ``api_key`` is never
+    serialised or shown: without it the SDK reads ``GEMINI_API_KEY`` itself.
+    """
+
+    model_name: str = Field(default=ge2.limits.DEFAULT_MODEL, description="Embedding model id.")
+    dimensions: int = Field(
+        default=ge2.limits.MAX_DIMENSIONS,
+        ge=ge2.limits.MIN_DIMENSIONS,
+        le=ge2.limits.MAX_DIMENSIONS,
+        description="Output size (Matryoshka: smaller sizes are re-normalised prefixes).",
+    )
+    embed_batch_size: int = Field(
+        default=ge2.limits.MAX_BATCH_REQUESTS,
+        gt=0,
+        le=2048,
+        description="Inputs per API call (the core packs; at most 100 are sent per call).",
+    )
+    api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    vertexai: bool | None = Field(default=None, description="Use Vertex AI instead.")
+    project: str | None = Field(default=None, description="Vertex AI project.")
+    location: str | None = Field(default=None, description="Vertex AI location.")
+    base_url: str | None = Field(default=None, description="API base URL (e.g. the emulator).")
+    cache: bool | str = Field(
+        default=False, description="ge2's persistent cache: True, a file path, or off."
+    )
+
+    _embedder: ge2.Embedder = PrivateAttr()
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _cache_path_as_str(cls, value: Any) -> Any:
+        """A ``pathlib.Path`` is kept as a string so ``to_json`` works."""
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+    def __init__(
+        self, *, embedder: ge2.Embedder | None = None, client: Any = None, **data: Any
+    ) -> None:
+        if embedder is not None:
+            if client is not None:
+                raise ge2.ConfigurationError("pass either embedder= or client=, not both")
+            data.setdefault("dimensions", embedder.dimensions)
+            mirrored = {
+                "model_name": embedder.model,
+                "embed_batch_size": embedder.batch_size,
+                "num_workers": embedder.max_concurrency,
+            }
+            for name, value in mirrored.items():
+                if data.get(name, value) != value:
+                    raise ge2.ConfigurationError(
+                        f"{name}={data[name]!r} differs from the embedder's {value!r}; "
+                        "configure the ge2.Embedder instead"
+                    )
+                data[name] = value
+        super().__init__(**data)
+        if embedder is None:
+            key = self.api_key.get_secret_value() if self.api_key is not None else None
+            embedder = ge2.Embedder(
+                self.model_name,
+                self.dimensions,
+                client=client,
+                api_key=key,
+                vertexai=self.vertexai,
+                project=self.project,
+                location=self.location,
+                base_url=self.base_url,
+                cache=self.cache,
+                batch_size=min(self.embed_batch_size, ge2.limits.MAX_BATCH_REQUESTS),
+                **({"max_concurrency": self.num_workers} if self.num_workers else {}),
+            )
+        self._embedder = embedder
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "GE2Embedding"
+
+    @property
+    def embedder(self) -> ge2.Embedder:
+        """The core embedder doing the work (usage counters, cache, limits)."""
+        return self._embedder
+
+    # -- single inputs -------------------------------------------------------------------
+
+    def _embed(self, items: list[Any], task: str) -> list[Embedding]:
+        return self._embedder.embed(items, task=task, dimensions=self.dimensions)
+
+    async def _aembed(self, items: list[Any], task: str) -> list[Embedding]:
+        return list(await self._embedder.aembed(items, task=task, dimensions=self.dimensions))
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._embed([query], "query")[0]
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return (await self._aembed([query], "query"))[0]
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._embed([text], "document")[0]
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await self._aembed([text], "document"))[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return self._embed(list(texts), "document")
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return await self._aembed(list(texts), "document")
+
+    def _get_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        return self._embed([_image_input(img_file_path)], "document")[0]
+
+    async def _aget_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        return (await self._aembed([_image_input(img_file_path)], "document"))[0]
+
+    def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
+        return self._embed([_image_input(i) for i in img_file_paths], "document")
+
+    async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
+        return await self._aembed([_image_input(i) for i in img_file_paths], "document")
+
+    # -- batches: one core call each (the base classes would chunk by embed_batch_size) ----
+
+    def _observed(self, chunks: list[Any], run: Callable[[], list[Embedding]]) -> list[Embedding]:
+        """Run one embedding call inside LlamaIndex's callback and instrumentation events."""
+        payload = self.to_payload()
+        texts = all(isinstance(c, str) for c in chunks)
+        if texts:
+            dispatcher.event(EmbeddingStartEvent(model_dict=payload))
+        with self.callback_manager.event(
+            CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: payload}
+        ) as event:
+            vectors = run()
+            event.on_end(payload={EventPayload.CHUNKS: chunks, EventPayload.EMBEDDINGS: vectors})
+        if texts:
+            dispatcher.event(EmbeddingEndEvent(chunks=chunks, embeddings=vectors))
+        return vectors
+
+    async def _aobserved(self, chunks: list[Any], run: Callable[[], Any]) -> list[Embedding]:
+        payload = self.to_payload()
+        texts = all(isinstance(c, str) for c in chunks)
+        if texts:
+            dispatcher.event(EmbeddingStartEvent(model_dict=payload))
+        with self.callback_manager.event(
+            CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: payload}
+        ) as event:
+            vectors: list[Embedding] = await run()
+            event.on_end(payload={EventPayload.CHUNKS: chunks, EventPayload.EMBEDDINGS: vectors})
+        if texts:
+            dispatcher.event(EmbeddingEndEvent(chunks=chunks, embeddings=vectors))
+        return vectors
+
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """All texts in one core call; the core packs ``embed_batch_size`` per request."""
+        if not texts:
+            return []
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire()
+        run = (
+            self._get_text_embeddings_cached if self.embeddings_cache else self._get_text_embeddings
+        )
+        return self._observed(list(texts), lambda: run(list(texts)))
+
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """Async twin of ``get_text_embedding_batch``; ``num_workers`` calls run at once."""
+        if not texts:
+            return []
+        if self.rate_limiter is not None:
+            await self.rate_limiter.async_acquire()
+        run = (
+            self._aget_text_embeddings_cached
+            if self.embeddings_cache
+            else self._aget_text_embeddings
+        )
+        return await self._aobserved(list(texts), lambda: run(list(texts)))
+
+    def get_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False
+    ) -> list[Embedding]:
+        if not img_file_paths:
+            return []
+        paths = list(img_file_paths)
+        return self._observed(paths, lambda: self._get_image_embeddings(paths))
+
+    async def aget_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False
+    ) -> list[Embedding]:
+        if not img_file_paths:
+            return []
+        paths = list(img_file_paths)
+        return await self._aobserved(paths, lambda: self._aget_image_embeddings(paths))
+
+    # -- nodes: media resources, not just text ---------------------------------------------
+
+    def _node_inputs(self, nodes: Sequence[BaseNode]) -> list[ge2.Input | str]:
+        inputs: list[ge2.Input | str] = []
+        for index, node in enumerate(nodes):
+            try:
+                inputs.append(node_input(node))
+            except ge2.InputError as exc:
+                raise ge2.InputError(
+                    exc.problem, index=index, item=_node_label(node, exc.item), fix=exc.fix
+                ) from exc
+        return inputs
+
+    @staticmethod
+    def _node_error(nodes: Sequence[BaseNode], exc: ge2.GE2Error) -> ge2.GE2Error:
+        """The same error, naming nodes by id; embedded nodes keep their vectors."""
+        if isinstance(exc, ge2.InputError) and exc.index is not None:
+            node = nodes[exc.index]
+            return ge2.InputError(
+                exc.problem, index=exc.index, item=_node_label(node, exc.item), fix=exc.fix
+            )
+        if isinstance(exc, ge2.EmbeddingError):
+            for node, vector in zip(nodes, exc.vectors, strict=True):
+                if vector is not None:
+                    node.embedding = vector
+            failures = [
+                ge2.ItemFailure(f.index, f.error, _node_label(nodes[f.index], f.item))
+                for f in exc.failures
+            ]
+            return ge2.EmbeddingError(exc.vectors, failures)
+        return exc
+
+    def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        """Embed nodes from their media and text (document task), setting ``node.embedding``.
+
+        On ``ge2.EmbeddingError`` the nodes that were embedded keep their vectors and the
+        error names the failed nodes by id.
+        """
+        if not nodes:
+            return nodes
+        inputs = self._node_inputs(nodes)
+        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+        try:
+            vectors = self._observed(texts, lambda: self._embed(inputs, "document"))
+        except (ge2.InputError, ge2.EmbeddingError) as exc:
+            raise self._node_error(nodes, exc) from exc
+        for node, vector in zip(nodes, vectors, strict=True):
+            node.embedding = vector
+        return nodes
+
+    async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        """Async twin of ``__call__``."""
+        if not nodes:
+            return nodes
+        inputs = self._node_inputs(nodes)
+        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+        try:
+            vectors = await self._aobserved(texts, lambda: self._aembed(inputs, "document"))
+        except (ge2.InputError, ge2.EmbeddingError) as exc:
+            raise self._node_error(nodes, exc) from exc
+        for node, vector in zip(nodes, vectors, strict=True):
+            node.embedding = vector
+        return nodes
