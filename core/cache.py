@@ -60,7 +60,8 @@ class EmbeddingCache:
                 chunk = wanted[i : i + _CHUNK]
                 marks = ",".join("?" * len(chunk))
                 rows = self._conn.execute(
-                    f"SELECT key, dims, vector FROM embeddings WHERE key IN ({marks}) AND dims >= ?",
+                    "SELECT key, dims, vector FROM embeddings "
+                    f"WHERE key IN ({marks}) AND dims >= ?",
                     (*chunk, min_dims),
                 ).fetchall()
                 for key, _dims, blob in rows:

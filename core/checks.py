@@ -51,18 +51,23 @@ def _check_type(part: Media, index: int | None) -> str:
     try:
         head = part.head()
     except OSError as exc:
-        raise _fail(part, index, f"unreadable file ({exc.strerror or exc})", "check the path")
+        raise _fail(
+            part, index, f"unreadable file ({exc.strerror or exc})", "check the path"
+        ) from exc
     if not head:
         raise _fail(part, index, "empty file", "remove it or pass a non-empty file")
     sniffed = media.sniff_mime(head)
     if sniffed is None:
         raise _fail(
-            part, index, f"content is not a recognisable {part.modality}",
+            part,
+            index,
+            f"content is not a recognisable {part.modality}",
             "the file may be corrupt or truncated",
         )
     if media.modality_of(sniffed) != part.modality:
         raise _fail(
-            part, index,
+            part,
+            index,
             f"content is {sniffed}, not {part.modality} (declared {part.mime})",
             f"use ge2.load(path), which picks the type from the content, or pass a {part.modality}",
         )
@@ -70,7 +75,8 @@ def _check_type(part: Media, index: int | None) -> str:
         claimed = media.mime_from_extension(part.path.name)
         if claimed is not None and media.modality_of(claimed) != media.modality_of(sniffed):
             raise _fail(
-                part, index,
+                part,
+                index,
                 f"the extension says {claimed} but the content is {sniffed}",
                 "rename the file to match its content",
             )

@@ -24,16 +24,17 @@ def _target_mime(part: Media, vertexai: bool) -> str:
     accepted = limits.IMAGE_MIME_TYPES | (
         limits.VERTEX_EXTRA_IMAGE_MIME_TYPES if vertexai else frozenset()
     )
-    if isinstance(part, Image) and part.uri is None and part.mime not in accepted:
-        if part.mime in CONVERTIBLE_IMAGE_MIME_TYPES:
-            return "image/png"
+    convertible = part.mime not in accepted and part.mime in CONVERTIBLE_IMAGE_MIME_TYPES
+    if isinstance(part, Image) and part.uri is None and convertible:
+        return "image/png"
     return part.mime
 
 
 def _to_png(data: bytes) -> bytes:
     from PIL import Image as PILImage
 
-    with PILImage.open(io.BytesIO(data)) as img:
+    with PILImage.open(io.BytesIO(data)) as opened:
+        img: PILImage.Image = opened
         if img.mode not in ("RGB", "RGBA", "L", "LA"):
             img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
         buf = io.BytesIO()

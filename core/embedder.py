@@ -84,7 +84,8 @@ class _Plan:
 def _normalize(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=-1, keepdims=True)
     norms[norms == 0] = 1.0
-    return rows / norms
+    out: np.ndarray = rows / norms
+    return out
 
 
 def _check_dims(dims: int) -> int:
@@ -164,7 +165,7 @@ class Embedder:
         elif cache is True:
             self.cache = EmbeddingCache()
         elif cache:
-            self.cache = EmbeddingCache(cache)  # type: ignore[arg-type]
+            self.cache = EmbeddingCache(cache)
         else:
             self.cache = None
         self.pacer = Pacer(quota)
@@ -403,7 +404,10 @@ class Embedder:
         self._meter.add(retries=1)
         logger.warning(
             "retrying after %s (attempt %d of %d, waiting %.1fs)",
-            failure.error, attempt + 1, self.retry.max_retries, wait,
+            failure.error,
+            attempt + 1,
+            self.retry.max_retries,
+            wait,
         )
         return failure, wait
 
@@ -419,15 +423,20 @@ class Embedder:
         out.update(got)
 
     def _send_sync(
-        self, batch: list[WireItem], size: int, out: dict[str, np.ndarray],
-        errors: dict[str, APIError], stop: threading.Event,
+        self,
+        batch: list[WireItem],
+        size: int,
+        out: dict[str, np.ndarray],
+        errors: dict[str, APIError],
+        stop: threading.Event,
     ) -> None:
         attempt = 0
         while True:
             if stop.is_set():
                 for w in batch:
-                    errors[w.key] = QuotaExhausted("not sent: an earlier call hit a quota that "
-                                                   "waiting will not clear")
+                    errors[w.key] = QuotaExhausted(
+                        "not sent: an earlier call hit a quota that waiting will not clear"
+                    )
                 return
             wait = self.pacer.reserve(len(batch), sum(w.tokens for w in batch))
             if wait > 0:
@@ -435,14 +444,17 @@ class Embedder:
             self._meter.add(requests=1)
             try:
                 rows = self._call(batch, size)
-            except Exception as exc:  # noqa: BLE001 - classified (or re-raised) just below
+            except Exception as exc:
                 failure, delay = self._after_failure(exc, attempt)
                 if delay >= 0:
                     time.sleep(delay)
                     attempt += 1
                     continue
                 self._give_up(
-                    batch, failure.error, stop, errors,
+                    batch,
+                    failure.error,
+                    stop,
+                    errors,
                     lambda b: self._send_sync(b, size, out, errors, stop),
                 )
                 return
@@ -450,15 +462,20 @@ class Embedder:
             return
 
     async def _send_async(
-        self, batch: list[WireItem], size: int, out: dict[str, np.ndarray],
-        errors: dict[str, APIError], stop: threading.Event,
+        self,
+        batch: list[WireItem],
+        size: int,
+        out: dict[str, np.ndarray],
+        errors: dict[str, APIError],
+        stop: threading.Event,
     ) -> None:
         attempt = 0
         while True:
             if stop.is_set():
                 for w in batch:
-                    errors[w.key] = QuotaExhausted("not sent: an earlier call hit a quota that "
-                                                   "waiting will not clear")
+                    errors[w.key] = QuotaExhausted(
+                        "not sent: an earlier call hit a quota that waiting will not clear"
+                    )
                 return
             wait = self.pacer.reserve(len(batch), sum(w.tokens for w in batch))
             if wait > 0:
@@ -466,7 +483,7 @@ class Embedder:
             self._meter.add(requests=1)
             try:
                 rows = await self._acall(batch, size)
-            except Exception as exc:  # noqa: BLE001 - classified (or re-raised) just below
+            except Exception as exc:
                 failure, delay = self._after_failure(exc, attempt)
                 if delay >= 0:
                     await asyncio.sleep(delay)
@@ -481,8 +498,12 @@ class Embedder:
             return
 
     def _give_up(
-        self, batch: list[WireItem], error: APIError, stop: threading.Event,
-        errors: dict[str, APIError], resend: Callable[[list[WireItem]], Any],
+        self,
+        batch: list[WireItem],
+        error: APIError,
+        stop: threading.Event,
+        errors: dict[str, APIError],
+        resend: Callable[[list[WireItem]], Any],
     ) -> None:
         """Record a final failure; a rejected multi-item call is retried item by item.
 
@@ -574,7 +595,7 @@ class Embedder:
         for i, items in enumerate(plan.pieces):
             stacked = np.stack([fetched[w.key][:full_size] for w in items])
             full[i] = _normalize(stacked).mean(axis=0)
-        by_size = {d: _normalize(full[:, :d]).tolist() for d in sizes}
+        by_size: dict[int, list[Vector]] = {d: _normalize(full[:, :d]).tolist() for d in sizes}
         if dimensions is None or isinstance(dimensions, int | np.integer):
             return by_size[sizes[0]]
         return by_size

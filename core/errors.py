@@ -20,7 +20,7 @@ class MissingExtraError(GE2Error, ImportError):
 
     def __init__(self, package: str, extra: str) -> None:
         super().__init__(
-            f"{package} is not installed. Install it with:  pip install \"ge2[{extra}]\""
+            f'{package} is not installed. Install it with:  pip install "ge2[{extra}]"'
         )
         self.package = package
         self.extra = extra
@@ -65,7 +65,11 @@ class APIError(GE2Error):
     """The embedding API answered with an error (after ge2's retries, where they apply)."""
 
     def __init__(
-        self, message: str, *, code: int | None = None, status: str | None = None,
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status: str | None = None,
         details: Any = None,
     ) -> None:
         super().__init__(message)

@@ -288,7 +288,8 @@ def load(source: str | os.PathLike[str] | bytes, mime: str | None = None) -> Inp
             guessed = media.mime_from_extension(source.split("?", 1)[0])
             if guessed is None:
                 raise InputError(
-                    "cannot tell the type of a remote URI", item=source,
+                    "cannot tell the type of a remote URI",
+                    item=source,
                     fix="pass mime=..., or use ge2.Image/Audio/Video/Pdf(uri, mime)",
                 )
             mime = guessed
@@ -345,5 +346,6 @@ def as_input(item: object) -> Input:
         return load(bytes(item))
     raise InputError(
         f"cannot embed a {type(item).__name__}",
-        fix="pass str (text), a pathlib.Path, bytes, a PIL image, or ge2.Image/Audio/Video/Pdf/Mixed",
+        fix="pass str (text), a pathlib.Path, bytes, a PIL image, or a ge2 input "
+        "(Image, Audio, Video, Pdf, Mixed)",
     )

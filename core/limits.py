@@ -94,7 +94,7 @@ def media_tokens(modality: str, *, seconds: float = 0.0, pages: int = 0) -> int:
     if modality == "pdf":
         return TOKENS_PER_PDF_PAGE * max(pages, 1)
     if modality == "audio":
-        return int(round(TOKENS_PER_AUDIO_SECOND * seconds))
+        return round(TOKENS_PER_AUDIO_SECOND * seconds)
     if modality == "video":
-        return int(round(TOKENS_PER_VIDEO_FRAME * max(1.0, seconds * VIDEO_FRAMES_PER_SECOND)))
+        return round(TOKENS_PER_VIDEO_FRAME * max(1.0, seconds * VIDEO_FRAMES_PER_SECOND))
     raise ValueError(f"unknown modality {modality!r}")

@@ -117,7 +117,7 @@ Source = bytes | str | os.PathLike[str]
 def _open(source: Source) -> BinaryIO:
     if isinstance(source, bytes | bytearray | memoryview):
         return io.BytesIO(bytes(source))
-    return open(source, "rb")  # noqa: SIM115 - caller closes
+    return open(source, "rb")
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,8 @@ def media_duration(source: Source) -> float:
     import av
 
     try:
-        with av.open(source if not isinstance(source, bytes) else io.BytesIO(source)) as container:
+        opened = av.open(source if not isinstance(source, bytes) else io.BytesIO(source), "r")
+        with opened as container:
             if container.duration is not None:
                 return float(container.duration) / 1_000_000
             longest = 0.0
@@ -188,5 +189,5 @@ def media_duration(source: Source) -> float:
                 if packet.pts is not None and packet.time_base is not None:
                     end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
             return end
-    except (av.error.FFmpegError, OSError) as exc:  # type: ignore[attr-defined]
+    except (av.error.FFmpegError, OSError) as exc:
         raise ValueError(f"not a readable audio/video file ({exc})") from exc

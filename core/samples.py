@@ -13,7 +13,7 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -73,7 +73,9 @@ def jpeg(
     return buf.getvalue()
 
 
-def webp(color: RGB = (30, 200, 30), *, size: tuple[int, int] = (64, 64), pattern: int = 0) -> bytes:
+def webp(
+    color: RGB = (30, 200, 30), *, size: tuple[int, int] = (64, 64), pattern: int = 0
+) -> bytes:
     """A WebP image (the Gemini API does not take WebP; ge2 converts it)."""
     buf = io.BytesIO()
     _image(color, size, pattern).save(buf, format="WEBP")
@@ -112,8 +114,8 @@ def audio(
             container.metadata["title"] = title
         if comment:
             container.metadata["comment"] = comment
-        stream = container.add_stream(codec, rate=rate)
-        stream.layout = "mono"  # type: ignore[union-attr]
+        stream = cast("av.AudioStream", container.add_stream(codec, rate=rate))
+        stream.layout = "mono"
         done = 0
         total = int(seconds * rate)
         while done < total:
@@ -124,10 +126,10 @@ def audio(
             frame = av.AudioFrame.from_ndarray(samples[None, :], format=layout_fmt, layout="mono")
             frame.sample_rate = rate
             frame.pts = done
-            for packet in stream.encode(frame):  # type: ignore[union-attr]
+            for packet in stream.encode(frame):
                 container.mux(packet)
             done += n
-        for packet in stream.encode(None):  # type: ignore[union-attr]
+        for packet in stream.encode(None):
             container.mux(packet)
     return _result(target)
 
@@ -153,9 +155,9 @@ def video(
         if comment:
             container.metadata["comment"] = comment
         stream = container.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height = size  # type: ignore[union-attr]
-        stream.pix_fmt = "yuv420p"  # type: ignore[union-attr]
-        stream.codec_context.gop_size = max(1, fps * 10)  # type: ignore[union-attr]
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.gop_size = max(1, fps * 10)
         base = np.zeros((size[1], size[0], 3), dtype=np.uint8)
         base[:] = color
         for i in range(int(seconds * fps)):
@@ -163,9 +165,9 @@ def video(
             x = (i * 4) % max(1, size[0] - 8)
             frame_arr[:, x : x + 8] = 255 - np.array(color, dtype=np.uint8)
             frame = av.VideoFrame.from_ndarray(frame_arr, format="rgb24")
-            for packet in stream.encode(frame):  # type: ignore[union-attr]
+            for packet in stream.encode(frame):
                 container.mux(packet)
-        for packet in stream.encode(None):  # type: ignore[union-attr]
+        for packet in stream.encode(None):
             container.mux(packet)
     return _result(target)
 

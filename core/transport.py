@@ -97,7 +97,9 @@ def vertex_batches_supported() -> bool:
 
 
 def is_vertex(client: genai.Client) -> bool:
-    return bool(getattr(client, "vertexai", False) or getattr(client._api_client, "vertexai", False))
+    return bool(
+        getattr(client, "vertexai", False) or getattr(client._api_client, "vertexai", False)
+    )
 
 
 _DELAY_RE = re.compile(r"^\s*([\d.]+)s\s*$")
@@ -154,25 +156,32 @@ def classify(exc: BaseException) -> Failure:
                         f"daily quota exhausted ({message}); waiting will not help today. Raise "
                         "the project's quota, use another key/tier, or resume tomorrow (with "
                         "cache=True finished items are kept).",
-                        code=code, status=status, details=details,
+                        code=code,
+                        status=status,
+                        details=details,
                     ),
                     retryable=False,
                     rate_limited=True,
                 )
             return Failure(
-                QuotaExhausted(f"rate limited: {message}", code=code, status=status,
-                               details=details),
-                retryable=True, delay=delay, rate_limited=True,
+                QuotaExhausted(
+                    f"rate limited: {message}", code=code, status=status, details=details
+                ),
+                retryable=True,
+                delay=delay,
+                rate_limited=True,
             )
         if code in RETRYABLE_CODES:
             return Failure(
-                ServiceUnavailable(f"{code} {status}: {message}", code=code, status=status,
-                                   details=details),
+                ServiceUnavailable(
+                    f"{code} {status}: {message}", code=code, status=status, details=details
+                ),
                 retryable=True,
             )
         return Failure(
-            RequestRejected(f"{code} {status}: {message}", code=code, status=status,
-                            details=details),
+            RequestRejected(
+                f"{code} {status}: {message}", code=code, status=status, details=details
+            ),
             retryable=False,
         )
     if isinstance(exc, TRANSPORT_ERRORS):

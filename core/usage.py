@@ -49,7 +49,9 @@ class UsageMeter:
 
     def embedded(self, modality: str, tokens: int) -> None:
         """One item came back from the API: count it and its estimated cost."""
-        price = limits.PRICE_PER_MILLION_TOKENS.get(modality, limits.PRICE_PER_MILLION_TOKENS["text"])
+        price = limits.PRICE_PER_MILLION_TOKENS.get(
+            modality, limits.PRICE_PER_MILLION_TOKENS["text"]
+        )
         with self._lock:
             u = self._usage
             u.items += 1

@@ -61,8 +61,9 @@ def test_n_texts_give_n_distinct_vectors(embedder: ge2.Embedder) -> None:
 
 def test_order_survives_concurrency_and_batching(ge2_emulator: Emulator) -> None:
     ge2_emulator.configure(latency_ms=5)
-    emb = ge2.Embedder(base_url=ge2_emulator.url, api_key="k", dimensions=128, batch_size=7,
-                       max_concurrency=4)
+    emb = ge2.Embedder(
+        base_url=ge2_emulator.url, api_key="k", dimensions=128, batch_size=7, max_concurrency=4
+    )
     texts = [f"item number {i} word{i}" for i in range(60)]
     many = emb.embed(texts)
     singles = [emb.embed_one(t) for t in texts[:5]] + [emb.embed_one(texts[-1])]
@@ -115,8 +116,14 @@ def test_cache_second_run_makes_zero_calls(ge2_emulator: Emulator, tmp_path: Pat
 
 def test_429_waits_retry_delay_then_succeeds(ge2_emulator: Emulator) -> None:
     ge2_emulator.configure(rate_limit=4, rate_window_s=1.0, rate_limit_unit="item")
-    emb = ge2.Embedder(base_url=ge2_emulator.url, api_key="k", dimensions=128, batch_size=4,
-                       max_concurrency=1, retry_base_delay=0.01)
+    emb = ge2.Embedder(
+        base_url=ge2_emulator.url,
+        api_key="k",
+        dimensions=128,
+        batch_size=4,
+        max_concurrency=1,
+        retry_base_delay=0.01,
+    )
     start = time.monotonic()
     vecs = emb.embed([f"t{i}" for i in range(12)])
     assert len(vecs) == 12
@@ -126,16 +133,22 @@ def test_429_waits_retry_delay_then_succeeds(ge2_emulator: Emulator) -> None:
 
 def test_pacing_to_a_quota_avoids_429s(ge2_emulator: Emulator) -> None:
     ge2_emulator.configure(rate_limit=20, rate_window_s=1.0, rate_limit_unit="item")
-    emb = ge2.Embedder(base_url=ge2_emulator.url, api_key="k", dimensions=128, batch_size=5,
-                       quota=ge2.Quota(requests_per_minute=60 * 18))
+    emb = ge2.Embedder(
+        base_url=ge2_emulator.url,
+        api_key="k",
+        dimensions=128,
+        batch_size=5,
+        quota=ge2.Quota(requests_per_minute=60 * 18),
+    )
     emb.embed([f"t{i}" for i in range(40)])
     assert ge2_emulator.stats["rate_limited"] == 0
 
 
 def test_daily_quota_fails_fast_and_keeps_what_was_embedded(ge2_emulator: Emulator) -> None:
     ge2_emulator.configure(daily_limit=3, rate_limit_unit="item")
-    emb = ge2.Embedder(base_url=ge2_emulator.url, api_key="k", dimensions=128, batch_size=3,
-                       max_concurrency=1)
+    emb = ge2.Embedder(
+        base_url=ge2_emulator.url, api_key="k", dimensions=128, batch_size=3, max_concurrency=1
+    )
     with pytest.raises(ge2.EmbeddingError) as info:
         emb.embed(["a", "b", "c", "d", "e", "f"])
     err = info.value
@@ -148,8 +161,14 @@ def test_daily_quota_fails_fast_and_keeps_what_was_embedded(ge2_emulator: Emulat
 
 def test_5xx_and_dropped_connections_are_retried(ge2_emulator: Emulator) -> None:
     ge2_emulator.configure(fail_every=2, fail_status=503)
-    emb = ge2.Embedder(base_url=ge2_emulator.url, api_key="k", dimensions=128, batch_size=2,
-                       max_concurrency=1, retry_base_delay=0.01)
+    emb = ge2.Embedder(
+        base_url=ge2_emulator.url,
+        api_key="k",
+        dimensions=128,
+        batch_size=2,
+        max_concurrency=1,
+        retry_base_delay=0.01,
+    )
     assert len(emb.embed([f"x{i}" for i in range(6)])) == 6
     assert emb.usage.retries >= 2
     ge2_emulator.configure(fail_every=None, drop_every=2)
@@ -159,8 +178,15 @@ def test_5xx_and_dropped_connections_are_retried(ge2_emulator: Emulator) -> None
 
 
 def test_persistent_5xx_gives_up_with_partial_results(ge2_emulator: Emulator) -> None:
-    emb = ge2.Embedder(base_url=ge2_emulator.url, api_key="k", dimensions=128, batch_size=2,
-                       max_concurrency=1, max_retries=1, retry_base_delay=0.01)
+    emb = ge2.Embedder(
+        base_url=ge2_emulator.url,
+        api_key="k",
+        dimensions=128,
+        batch_size=2,
+        max_concurrency=1,
+        max_retries=1,
+        retry_base_delay=0.01,
+    )
     emb.embed(["p0", "p1"])
     ge2_emulator.configure(fail_every=1, fail_status=500)
     with pytest.raises(ge2.EmbeddingError) as info:
@@ -186,11 +212,12 @@ def test_rejected_item_is_isolated_and_named(ge2_emulator: Emulator) -> None:
         assert len(vecs) == 3
 
 
-def test_input_errors_send_nothing(embedder: ge2.Embedder, ge2_emulator: Emulator,
-                                   tmp_path: Path) -> None:
+def test_input_errors_send_nothing(
+    embedder: ge2.Embedder, ge2_emulator: Emulator, tmp_path: Path
+) -> None:
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(samples.pdf(["x"])[:50])
-    with pytest.raises(ge2.InputError, match="input #1.*broken.pdf"):
+    with pytest.raises(ge2.InputError, match=r"input #1.*broken.pdf"):
         embedder.embed(["ok", ge2.Pdf(broken)])
     assert ge2_emulator.stats["requests"] == 0
 
@@ -217,16 +244,23 @@ async def test_async_twin_matches_sync(embedder: ge2.Embedder) -> None:
 
 async def test_async_retries_and_concurrency(ge2_emulator: Emulator) -> None:
     ge2_emulator.configure(fail_every=3, latency_ms=5)
-    emb = ge2.Embedder(base_url=ge2_emulator.url, api_key="k", dimensions=128, batch_size=3,
-                       max_concurrency=3, retry_base_delay=0.01)
+    emb = ge2.Embedder(
+        base_url=ge2_emulator.url,
+        api_key="k",
+        dimensions=128,
+        batch_size=3,
+        max_concurrency=3,
+        retry_base_delay=0.01,
+    )
     texts = [f"a{i}" for i in range(30)]
     got = await asyncio.gather(emb.aembed(texts[:15]), emb.aembed(texts[15:]))
     assert len(got[0]) == 15 and len(got[1]) == 15
     assert emb.usage.retries >= 1
 
 
-def test_sdk_environment_is_honoured(ge2_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
-                                     ) -> None:
+def test_sdk_environment_is_honoured(
+    ge2_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", ge2_emulator.url)
     monkeypatch.setenv("GEMINI_API_KEY", "from-env")
     assert len(ge2.Embedder(dimensions=128).embed(["env"])) == 1
@@ -245,11 +279,14 @@ def test_a_users_client_is_reused(ge2_emulator: Emulator) -> None:
 
 def test_vertex_ai_route(ge2_emulator: Emulator) -> None:
     from google import genai
-    from google.oauth2.credentials import Credentials
     from google.genai import types
+    from google.oauth2.credentials import Credentials
 
     client = genai.Client(
-        vertexai=True, project="p", location="us-central1", credentials=Credentials(token="test-token"),
+        vertexai=True,
+        project="p",
+        location="us-central1",
+        credentials=Credentials(token="test-token"),
         http_options=types.HttpOptions(base_url=ge2_emulator.url),
     )
     emb = ge2.Embedder(client=client, dimensions=128)
@@ -264,8 +301,9 @@ def test_vertex_ai_route(ge2_emulator: Emulator) -> None:
 
 
 def test_gemini_embedding_001_gets_task_type(ge2_emulator: Emulator) -> None:
-    emb = ge2.Embedder("gemini-embedding-001", base_url=ge2_emulator.url, api_key="k",
-                       dimensions=128)
+    emb = ge2.Embedder(
+        "gemini-embedding-001", base_url=ge2_emulator.url, api_key="k", dimensions=128
+    )
     emb.embed(["plain"], task="query")
     entry = ge2_emulator.stats["request_log"][-1]
     assert entry["task_types"] == ["RETRIEVAL_QUERY"] and entry["texts"] == [["plain"]]

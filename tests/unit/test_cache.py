@@ -27,7 +27,7 @@ def test_many_keys_in_chunks(tmp_path: Path) -> None:
     cache = EmbeddingCache(tmp_path / "c.sqlite")
     vecs = {f"k{i}": np.full(8, i, dtype=np.float32) for i in range(1200)}
     cache.put_many(vecs)
-    got = cache.get_many(list(vecs) + ["missing"], 8)
+    got = cache.get_many([*vecs, "missing"], 8)
     assert len(got) == 1200 and float(got["k1199"][0]) == 1199.0
 
 

@@ -16,9 +16,9 @@ def emb() -> ge2.Embedder:
 
 
 def test_dimensions_are_validated() -> None:
-    with pytest.raises(ge2.ConfigurationError, match="128..3072"):
+    with pytest.raises(ge2.ConfigurationError, match=r"128..3072"):
         ge2.Embedder(api_key="k", dimensions=64)
-    with pytest.raises(ge2.ConfigurationError, match="batch_size"):
+    with pytest.raises(ge2.ConfigurationError, match=r"batch_size"):
         ge2.Embedder(api_key="k", batch_size=101)
 
 
@@ -29,7 +29,7 @@ def test_key_is_not_in_repr() -> None:
 
 def test_missing_credentials_say_how_to_fix() -> None:
     emb = ge2.Embedder()
-    with pytest.raises(ge2.ConfigurationError, match="GEMINI_API_KEY.*emulator"):
+    with pytest.raises(ge2.ConfigurationError, match=r"GEMINI_API_KEY.*emulator"):
         _ = emb.client
 
 
@@ -55,13 +55,13 @@ def test_packing_respects_count_bytes_and_groups(emb: ge2.Embedder) -> None:
 
 
 def test_bad_input_raises_before_sending(emb: ge2.Embedder) -> None:
-    with pytest.raises(ge2.InputError, match="input #1"):
+    with pytest.raises(ge2.InputError, match=r"input #1"):
         emb._plan(["fine", 42], "document")
 
 
 def test_overflow_error_policy() -> None:
     emb = ge2.Embedder(api_key="k", overflow="error")
-    with pytest.raises(ge2.InputError, match="over the model's limits.*overflow='split'"):
+    with pytest.raises(ge2.InputError, match=r"over the model's limits.*overflow='split'"):
         emb._plan(["word " * 20000], "document")
 
 

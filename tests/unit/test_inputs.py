@@ -43,7 +43,7 @@ def test_load_sniffs_content(tmp_path: Path, name: str, data: bytes, cls: type, 
 def test_unknown_binary_is_refused(tmp_path: Path) -> None:
     p = tmp_path / "blob.bin"
     p.write_bytes(bytes(range(256)) * 4)
-    with pytest.raises(ge2.InputError, match="unknown file type"):
+    with pytest.raises(ge2.InputError, match=r"unknown file type"):
         ge2.load(p)
 
 
@@ -75,19 +75,21 @@ def test_errors_name_item_limit_and_fix(tmp_path: Path) -> None:
 
     corrupt = tmp_path / "broken.png"
     corrupt.write_bytes(samples.png()[:40])
-    with pytest.raises(ge2.InputError, match="broken.png"):
+    with pytest.raises(ge2.InputError, match=r"broken.png"):
         checks.measure(ge2.Image(corrupt), 0)
 
-    with pytest.raises(ge2.InputError, match="empty text"):
+    with pytest.raises(ge2.InputError, match=r"empty text"):
         checks.measure(ge2.Text("   "), 1)
-    with pytest.raises(ge2.InputError, match="no such file"):
+    with pytest.raises(ge2.InputError, match=r"no such file"):
         ge2.load(tmp_path / "missing.png")
 
 
 def test_extension_and_content_must_agree(tmp_path: Path) -> None:
     p = tmp_path / "clip.mp4"
     p.write_bytes(samples.png())
-    with pytest.raises(ge2.InputError, match="extension says video/mp4 but the content is image/png"):
+    with pytest.raises(
+        ge2.InputError, match=r"extension says video/mp4 but the content is image/png"
+    ):
         checks.measure(ge2.Image(p), 0)
 
 
@@ -95,7 +97,7 @@ def test_unsupported_types_say_how_to_convert() -> None:
     gif = _gif()
     m = checks.measure(ge2.Image(gif))  # convertible: accepted, sent as PNG
     assert m.images == 1
-    with pytest.raises(ge2.InputError, match="convert it to PNG or JPEG"):
+    with pytest.raises(ge2.InputError, match=r"convert it to PNG or JPEG"):
         checks.measure(ge2.Image("gs://bucket/x.gif", mime="image/gif"))
 
 

@@ -36,8 +36,13 @@ def test_media_never_gets_an_instruction_or_a_useless_task_type() -> None:
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [("RETRIEVAL_DOCUMENT", "document"), ("retrieval-query", "query"),
-     ("FACT_VERIFICATION", "fact_checking"), (None, "raw"), ("Semantic Similarity", "similarity")],
+    [
+        ("RETRIEVAL_DOCUMENT", "document"),
+        ("retrieval-query", "query"),
+        ("FACT_VERIFICATION", "fact_checking"),
+        (None, "raw"),
+        ("Semantic Similarity", "similarity"),
+    ],
 )
 def test_task_aliases(given: str | None, expected: str) -> None:
     assert tasks.normalize_task(given) == expected

@@ -1,0 +1,50 @@
+# One command each: `make demo`, `make test`, `make bench`, `make lint`.
+# Every target creates and fills its own virtual environment; nothing else is needed.
+PYTHON ?= python3
+VENV ?= .venv
+VENV2 ?= .venv-genai2
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+GENAI2 ?= google-genai>=2.20,<3
+
+.PHONY: demo test test-core-genai2 test-extras bench bench-smoke lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[all,dev,tests]"
+	touch $@
+
+$(VENV2)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV2)
+	$(VENV2)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV2)/bin/pip install $(PIP_FLAGS) -e ".[dev]" "$(GENAI2)"
+	touch $@
+
+## demo: index the bundled sample corpus and search it (offline emulator unless GEMINI_API_KEY is set)
+demo: $(VENV)/.installed
+	$(VENV)/bin/ge2 demo
+
+## test: the whole suite on google-genai 3.x, then the core suite again on google-genai 2.x
+test: $(VENV)/.installed $(VENV2)/.installed
+	$(VENV)/bin/python -m pytest
+	$(MAKE) test-core-genai2
+
+test-core-genai2: $(VENV2)/.installed
+	$(VENV2)/bin/python -c "import google.genai as g; assert g.__version__.startswith('2.'), g.__version__; print('google-genai', g.__version__)"
+	$(VENV2)/bin/python -m pytest tests/unit tests/e2e --ignore=tests/e2e/integrations --ignore=tests/e2e/test_tutorials.py
+
+## test-extras: each extra installed alone, so a dependency missing from one extra shows
+test-extras:
+	bash .ci/test-extras
+
+## bench: the throughput benchmark (writes benchmarks/RESULTS.md and the chart)
+bench: $(VENV)/.installed
+	$(VENV)/bin/python -m benchmarks.run
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) $(VENV2) .venv-extra-* .pytest_cache build *.egg-info
