@@ -1,0 +1,300 @@
+"""Chroma: one collection for text, images, audio, video and PDFs, embedded by Gemini Embedding 2.
+
+``GE2EmbeddingFunction`` is a Chroma ``EmbeddingFunction[Embeddable]`` (documents and images,
+like ``OpenCLIPEmbeddingFunction``), registered under the name ``"ge2"`` so a persisted
+collection re-opens with it. ``GE2DataLoader`` turns ``uris=`` (paths) into ge2 inputs, sniffed
+by content, so ``add(uris=...)`` and ``query(query_uris=...)`` take any medium.
+``add_media`` stores an over-limit file as one record per piece (a Chroma embedding function
+must return exactly one vector per input).
+
+Why not Chroma's ``GoogleGeminiEmbeddingFunction``: it is text only, and with
+``gemini-embedding-2`` it returns ONE vector for N documents (googleapis/python-genai#2523).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+import ge2
+
+try:
+    from chromadb.api.types import Embeddable, EmbeddingFunction, Embeddings, Space
+    from chromadb.utils.embedding_functions import register_embedding_function
+except ImportError as exc:  # pragma: no cover - exercised by a unit test with chromadb hidden
+    raise ge2.MissingExtraError("chromadb", "chroma") from exc
+
+__all__ = ["GE2DataLoader", "GE2EmbeddingFunction", "add_media"]
+
+_OVER_LIMIT = "over the model's limits"
+_CONFIG_KEYS = frozenset(
+    {"model", "dimensions", "api_key_env_var", "overflow", "vertexai", "project", "location"}
+)
+#: Settings that change the vectors: a collection cannot switch them without re-embedding.
+_FIXED_KEYS = ("model", "dimensions", "overflow")
+
+
+@register_embedding_function
+class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
+    """Gemini Embedding 2 for Chroma: documents (str), images (numpy arrays) and ge2 inputs.
+
+    Documents are embedded with the document task, ``embed_query`` with the query task; both
+    go through one ``ge2.Embedder``, which batches, paces and retries. The config Chroma
+    persists names the API key's environment variable, never the key. ``overflow="error"``
+    (the default) rejects an over-limit input before anything is sent, because a record can
+    hold one vector; ``"split"`` mean-pools its pieces instead; ``add_media`` keeps them apart.
+    Other keyword options (``cache``, ``quota``, ``max_concurrency``, ``base_url``, ...) go
+    to ``ge2.Embedder`` and are not persisted.
+    """
+
+    def __init__(
+        self,
+        model: str = ge2.limits.DEFAULT_MODEL,
+        dimensions: int = ge2.limits.MAX_DIMENSIONS,
+        *,
+        api_key_env_var: str | None = "GEMINI_API_KEY",
+        api_key: str | None = None,
+        overflow: Literal["error", "split"] = "error",
+        vertexai: bool | None = None,
+        project: str | None = None,
+        location: str | None = None,
+        **options: Any,
+    ) -> None:
+        self.model = model
+        self.dimensions = dimensions
+        self.api_key_env_var = api_key_env_var
+        self.overflow = overflow
+        self.vertexai = vertexai
+        self.project = project
+        self.location = location
+        key = api_key or (os.environ.get(api_key_env_var) if api_key_env_var else None)
+        # The key lives only inside the Embedder's client settings: never on this object.
+        self.embedder = ge2.Embedder(
+            model,
+            dimensions,
+            api_key=key or None,
+            vertexai=vertexai,
+            project=project,
+            location=location,
+            overflow=overflow,
+            **options,
+        )
+        self._splitter: ge2.Embedder | None = None
+
+    def __call__(self, input: Embeddable) -> Embeddings:
+        return self._embed(input, "document")
+
+    def embed_query(self, input: Embeddable) -> Embeddings:
+        return self._embed(input, "query")
+
+    def _embed(self, input: Embeddable, task: str) -> Embeddings:
+        items = [_as_input(item, i) for i, item in enumerate(input)]
+        try:
+            vectors = self.embedder.embed(items, task=task)
+        except ge2.InputError as exc:
+            if not exc.problem.startswith(_OVER_LIMIT):
+                raise
+            raise ge2.InputError(
+                exc.problem,
+                index=exc.index,
+                item=exc.item,
+                fix="store it as one record per piece with "
+                "ge2.integrations.chroma.add_media(collection, [uri]), or shorten it",
+            ) from exc
+        return [np.asarray(v, dtype=np.float32) for v in vectors]
+
+    @property
+    def splitter(self) -> ge2.Embedder:
+        """The same model, client and cache, but splitting over-limit inputs (for add_media)."""
+        if self._splitter is None:
+            e = self.embedder
+            self._splitter = ge2.Embedder(
+                e.model,
+                e.dimensions,
+                client=e.client,
+                cache=e.cache or False,
+                batch_size=e.batch_size,
+                max_concurrency=e.max_concurrency,
+                overflow="split",
+                split_options=e.split_options,
+                max_audio_seconds=e.max_audio_seconds,
+            )
+        return self._splitter
+
+    @staticmethod
+    def name() -> str:
+        return "ge2"
+
+    def default_space(self) -> Space:
+        return "cosine"
+
+    def supported_spaces(self) -> list[Space]:
+        # GE2 vectors have unit norm at every size, so all three rank alike.
+        return ["cosine", "ip", "l2"]
+
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "model": self.model,
+            "dimensions": self.dimensions,
+            "api_key_env_var": self.api_key_env_var,
+            "overflow": self.overflow,
+        }
+        for key in ("vertexai", "project", "location"):
+            if getattr(self, key) is not None:
+                config[key] = getattr(self, key)
+        return config
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> GE2EmbeddingFunction:
+        GE2EmbeddingFunction.validate_config(config)
+        return GE2EmbeddingFunction(**config)
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        unknown = sorted(set(config) - _CONFIG_KEYS)
+        if unknown:
+            raise ValueError(
+                f"ge2 embedding function config has unknown key(s) {unknown}; an API key is "
+                "never stored in a config: name its environment variable in api_key_env_var"
+            )
+        if not isinstance(config.get("model", ""), str):
+            raise ValueError("ge2 config: model must be a string")
+        dims = config.get("dimensions", ge2.limits.MAX_DIMENSIONS)
+        lo, hi = ge2.limits.MIN_DIMENSIONS, ge2.limits.MAX_DIMENSIONS
+        if isinstance(dims, bool) or not isinstance(dims, int) or not lo <= dims <= hi:
+            raise ValueError(f"ge2 config: dimensions must be an int in {lo}..{hi}, not {dims!r}")
+        if config.get("overflow", "error") not in ("error", "split"):
+            raise ValueError("ge2 config: overflow must be 'error' or 'split'")
+
+    def validate_config_update(
+        self, old_config: dict[str, Any], new_config: dict[str, Any]
+    ) -> None:
+        for key in _FIXED_KEYS:
+            if key in new_config and new_config[key] != old_config.get(key):
+                raise ValueError(
+                    f"ge2: {key} cannot change on an existing collection (its vectors would "
+                    "no longer compare); create a new collection and re-embed"
+                )
+
+    def __repr__(self) -> str:
+        return (
+            f"GE2EmbeddingFunction(model={self.model!r}, dimensions={self.dimensions}, "
+            f"api_key_env_var={self.api_key_env_var!r})"
+        )
+
+
+class GE2DataLoader:
+    """Chroma ``DataLoader``: URIs (paths, ``file://``, ``gs://`` / ``https://``) -> ge2 inputs.
+
+    The type comes from the content (``ge2.load``), so images, audio, video, PDFs and text
+    files all work; an unreadable or unsupported URI fails here, before anything is embedded.
+    Bytes stay on disk until the request needs them.
+    """
+
+    def __call__(self, uris: Sequence[str | None]) -> list[ge2.Input]:
+        return [self.load(uri, i) for i, uri in enumerate(uris)]
+
+    @staticmethod
+    def load(uri: str | os.PathLike[str] | None, index: int = 0) -> ge2.Input:
+        if uri is None:
+            raise ge2.InputError("no URI", index=index, fix="give every record a path or URI")
+        source = os.fspath(uri)
+        if source.startswith("file://"):
+            source = source[len("file://") :]
+        try:
+            return ge2.load(source)
+        except ge2.InputError as exc:
+            raise ge2.InputError(
+                exc.problem, index=index, item=exc.item or f"uri {source!r}", fix=exc.fix
+            ) from exc
+
+    def __repr__(self) -> str:
+        return "GE2DataLoader()"
+
+
+def add_media(
+    collection: Any,
+    uris: Sequence[str | os.PathLike[str]],
+    *,
+    ids: Sequence[str] | None = None,
+    metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    embedding_function: GE2EmbeddingFunction | None = None,
+) -> list[str]:
+    """Add files to ``collection``, one record per piece when a file is over the model's limits.
+
+    A record's id is ``ids[i]`` (default: the URI), with ``#k`` appended when the file was
+    split; its metadata gets ``source``, ``piece``, ``pieces`` and the piece's provenance
+    (``page_start``/``page_end``, ``start_s``/``end_s``, ``char_start``/``char_end``), and a
+    text piece is also stored as the record's document. Returns the ids added.
+    """
+    ef = embedding_function or _collection_function(collection)
+    sources = [os.fspath(u) for u in uris]
+    if ids is not None and len(ids) != len(sources):
+        raise ValueError(f"add_media: {len(ids)} ids for {len(sources)} uris")
+    if metadatas is not None and len(metadatas) != len(sources):
+        raise ValueError(f"add_media: {len(metadatas)} metadatas for {len(sources)} uris")
+    items = GE2DataLoader()(sources)
+    pieces = ef.splitter.embed_pieces(items, task="document")
+    out_ids: list[str] = []
+    vectors: list[np.ndarray] = []
+    metas: list[dict[str, Any]] = []
+    documents: list[str | None] = []
+    for i, (source, group) in enumerate(zip(sources, pieces, strict=True)):
+        base = ids[i] if ids is not None else source
+        user = dict(metadatas[i] or {}) if metadatas is not None else {}
+        for k, piece in enumerate(group):
+            out_ids.append(base if len(group) == 1 else f"{base}#{k}")
+            vectors.append(np.asarray(piece.vector, dtype=np.float32))
+            meta = {"source": source, "piece": k, "pieces": len(group)}
+            meta.update({key: _scalar(v) for key, v in piece.provenance.items() if v is not None})
+            metas.append({**meta, **user})
+            text = piece.input.text if isinstance(piece.input, ge2.Text) else None
+            documents.append(text)
+    collection.add(
+        ids=out_ids,
+        embeddings=vectors,
+        metadatas=metas,
+        documents=documents if any(d is not None for d in documents) else None,
+        uris=[m["source"] for m in metas],
+    )
+    return out_ids
+
+
+def _as_input(item: object, index: int) -> object:
+    """Chroma's image type (a numpy array) -> ``ge2.Image``; anything else is ge2's to judge."""
+    if not isinstance(item, np.ndarray):
+        return item  # str is text; ge2 inputs pass through; the core rejects the rest
+    from PIL import Image as PILImage
+
+    arr = item
+    if arr.dtype.kind == "f":
+        arr = arr * 255.0 if arr.size and float(np.nanmax(arr)) <= 1.0 else arr
+    try:
+        return ge2.Image(PILImage.fromarray(np.clip(arr, 0, 255).astype(np.uint8)))
+    except (TypeError, ValueError) as exc:
+        raise ge2.InputError(
+            f"cannot read an array of shape {arr.shape} as an image",
+            index=index,
+            item="image array",
+            fix="pass an HxW, HxWx3 or HxWx4 array of 0..255 values",
+        ) from exc
+
+
+def _collection_function(collection: Any) -> GE2EmbeddingFunction:
+    ef = getattr(collection, "_embedding_function", None)
+    if not isinstance(ef, GE2EmbeddingFunction):
+        ef = collection.configuration.get("embedding_function")
+    if not isinstance(ef, GE2EmbeddingFunction):
+        raise ge2.ConfigurationError(
+            f"collection {collection.name!r} does not use GE2EmbeddingFunction; "
+            "pass embedding_function=GE2EmbeddingFunction(...)"
+        )
+    return ef
+
+
+def _scalar(value: Any) -> str | int | float | bool:
+    """Chroma metadata holds scalars only."""
+    return value if isinstance(value, str | int | float | bool) else str(value)
