@@ -212,7 +212,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if size <= limit:
                     chunks.append(chunk)
             return (b"".join(chunks) if size <= limit else b""), size
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = max(0, int(self.headers.get("Content-Length") or 0))
+        except ValueError:
+            length = 0
         if length <= limit:
             return self.rfile.read(length), length
         remaining = length

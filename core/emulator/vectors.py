@@ -21,6 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
+
 from ge2 import limits
 
 Vector = npt.NDArray[np.float32]
@@ -246,5 +247,13 @@ def truncate(vec: Vector, dimensions: int) -> Vector:
 
 
 def to_json_array(vec: Vector) -> str:
-    """A JSON array with 7 significant digits: fast to write, plenty for cosine."""
-    return "[" + ",".join(map("{:.7g}".format, vec.tolist())) + "]"
+    """A JSON array of the values at 8 decimal places (6-7 significant digits at typical sizes).
+
+    Written as integer mantissas with an exponent (``3612345e-8``, valid JSON that every
+    parser reads as 0.03612345): formatting ints is about 2.5x faster than formatting floats,
+    and serialisation dominates the emulator's cost per item.
+    """
+    scaled = np.rint(vec.astype(np.float64) * 1e8).astype(np.int64)
+    if scaled.size == 0:
+        return "[]"
+    return "[" + "e-8,".join(map(str, scaled.tolist())) + "e-8]"

@@ -25,10 +25,11 @@ import google.oauth2.credentials
 import httpx
 import numpy as np
 import pytest
-from ge2.emulator import Emulator, embed_content_vector
 from google import genai
 from google.genai import errors, types
 from PIL import Image, ImageDraw, PngImagePlugin
+
+from ge2.emulator import Emulator, embed_content_vector
 
 pytestmark = pytest.mark.e2e
 

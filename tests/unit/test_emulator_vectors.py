@@ -13,11 +13,12 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
+
 from ge2 import limits
 from ge2.emulator import ApiError, embed_content_vector
 from ge2.emulator import vectors as V
 from ge2.emulator.protocol import decode_base64
-from PIL import Image, ImageDraw
 
 # -- media generated in the tests (the lead may move these into conftest.py) --------------
 
