@@ -194,13 +194,14 @@ class GE2DataLoader:
     Bytes stay on disk until the request needs them.
     """
 
-    def __call__(self, uris: Sequence[str | None]) -> list[ge2.Input]:
-        return [self.load(uri, i) for i, uri in enumerate(uris)]
+    def __call__(self, uris: Sequence[str | None]) -> list[ge2.Input | None]:
+        # None stays None (as in Chroma's ImageLoader): get(include=["data"]) on a collection
+        # that also holds plain documents asks for records that have no URI.
+        return [None if uri is None else self.load(uri, i) for i, uri in enumerate(uris)]
 
     @staticmethod
-    def load(uri: str | os.PathLike[str] | None, index: int = 0) -> ge2.Input:
-        if uri is None:
-            raise ge2.InputError("no URI", index=index, fix="give every record a path or URI")
+    def load(uri: str | os.PathLike[str], index: int = 0) -> ge2.Input:
+        """One URI as a ge2 input; errors name the URI and its position."""
         source = os.fspath(uri)
         if source.startswith("file://"):
             source = source[len("file://") :]
@@ -236,7 +237,7 @@ def add_media(
         raise ValueError(f"add_media: {len(ids)} ids for {len(sources)} uris")
     if metadatas is not None and len(metadatas) != len(sources):
         raise ValueError(f"add_media: {len(metadatas)} metadatas for {len(sources)} uris")
-    items = GE2DataLoader()(sources)
+    items = [GE2DataLoader.load(source, i) for i, source in enumerate(sources)]
     pieces = ef.splitter.embed_pieces(items, task="document")
     out_ids: list[str] = []
     vectors: list[np.ndarray] = []
@@ -284,6 +285,8 @@ def _as_input(item: object, index: int) -> object:
 
 
 def _collection_function(collection: Any) -> GE2EmbeddingFunction:
+    # The function the collection was opened with keeps its runtime options (cache, quota);
+    # a re-opened collection only has the persisted config.
     ef = getattr(collection, "_embedding_function", None)
     if not isinstance(ef, GE2EmbeddingFunction):
         ef = collection.configuration.get("embedding_function")

@@ -209,6 +209,9 @@ def test_bad_input_is_named_and_nothing_already_embedded_is_lost(
     assert sorted(col.get()["ids"]) == sorted([*DOCS, "red-fox.png"])
     hits = col.query(query_texts=["red fox running through snow"], n_results=1)
     assert hits["ids"][0][0] == "red-fox.png"
+    data = col.get(ids=["bread", "red-fox.png"], include=["data", "uris"])
+    loaded = dict(zip(data["ids"], data["data"], strict=True))
+    assert loaded["bread"] is None and isinstance(loaded["red-fox.png"], ge2.Image)
 
 
 def test_add_media_stores_one_record_per_piece(
@@ -242,11 +245,6 @@ def test_add_media_stores_one_record_per_piece(
     assert fox == {"source": str(corpus["red-fox.png"]), "piece": 0, "pieces": 1}
 
 
-@pytest.mark.xfail(
-    raises=ge2.InputError,
-    strict=False,
-    reason="needs the core's PDF page-window splitting (core/split.py)",
-)
 def test_add_media_splits_a_long_pdf_by_pages(emu_env: dict[str, str], tmp_path: Path) -> None:
     col = _collection(_client(tmp_path / "db"))
     pdf = tmp_path / "handbook.pdf"
@@ -255,6 +253,22 @@ def test_add_media_splits_a_long_pdf_by_pages(emu_env: dict[str, str], tmp_path:
     assert len(ids) == 2
     metas = col.get(ids=ids, include=["metadatas"])["metadatas"]
     assert [(m["page_start"], m["page_end"]) for m in metas] == [(1, 6), (7, 10)]
+    assert all(m["source"] == str(pdf) for m in metas)
+    hit = col.query(query_texts=["chapter 9 text"], n_results=1)
+    assert hit["ids"][0][0] == f"{pdf}#1"
+
+
+def test_add_media_splits_long_audio_by_time(emu_env: dict[str, str], tmp_path: Path) -> None:
+    col = _collection(_client(tmp_path / "db"))
+    wav = tmp_path / "long-talk.wav"
+    samples.audio(200.0, rate=8000, title="a long talk", path=wav)
+    ids = add_media(col, [wav], ids=["talk"])
+    assert len(ids) >= 2
+    metas = col.get(ids=ids, include=["metadatas"])["metadatas"]
+    spans = sorted((m["start_s"], m["end_s"]) for m in metas)
+    assert spans[0][0] == 0
+    assert spans[-1][1] == pytest.approx(200.0, abs=1.0)
+    assert all(end - start <= ge2.limits.MAX_AUDIO_SECONDS for start, end in spans)
 
 
 def test_overflow_split_mean_pools_into_one_record(emu_env: dict[str, str], tmp_path: Path) -> None:

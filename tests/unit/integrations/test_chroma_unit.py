@@ -124,6 +124,8 @@ def test_unsupported_type_and_over_limit_fail_before_sending() -> None:
     ef = GE2EmbeddingFunction(dimensions=256, api_key="unit-test")
     with pytest.raises(ge2.InputError, match=r"input #1.*cannot embed a dict"):
         ef(["fine", {"not": "embeddable"}])  # type: ignore[list-item]
+    with pytest.raises(ge2.InputError, match=r"input #0.*cannot embed a NoneType"):
+        ef([None])  # type: ignore[list-item]
     long_text = "word " * 40_000
     with pytest.raises(ge2.InputError, match=r"input #1.*over the model's limits.*add_media"):
         ef(["short", long_text])
@@ -142,8 +144,7 @@ def test_data_loader_sniffs_and_names_bad_uris(tmp_path: Path) -> None:
         loader([str(png), str(tmp_path / "missing.png")])
     with pytest.raises(ge2.InputError, match=r"input #0.*junk\.bin.*unknown file type"):
         loader([str(junk)])
-    with pytest.raises(ge2.InputError, match=r"input #0.*no URI"):
-        loader([None])
+    assert loader([None, str(png)])[0] is None  # records without a URI, as ImageLoader does
 
 
 def test_missing_chromadb_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
