@@ -168,10 +168,55 @@ def pdf_text(source: Source, max_pages: int | None = None) -> str:
         return "\n".join(page.extract_text() or "" for page in pages)
 
 
+def truncation(source: Source) -> str | None:
+    """Why a container's own size fields say the file was cut short, or None.
+
+    FFmpeg reads a truncated MP4/MOV whose index comes first, or a WAV missing its tail,
+    without complaint; the box and chunk sizes in the file show it. Reads a few headers only.
+    """
+    import struct
+
+    with _open(source) as fh:
+        fh.seek(0, os.SEEK_END)
+        total = fh.tell()
+        fh.seek(0)
+        head = fh.read(12)
+        if head[4:8] == b"ftyp":
+            pos = 0
+            for _ in range(100_000):
+                if pos >= total:
+                    return None
+                fh.seek(pos)
+                header = fh.read(16)
+                if len(header) < 8:
+                    return f"the file ends inside a box header at byte {pos}"
+                size, kind = struct.unpack(">I4s", header[:8])
+                if size == 1 and len(header) >= 16:
+                    size = struct.unpack(">Q", header[8:16])[0]
+                elif size == 0:
+                    return None  # the last box runs to the end of the file
+                if size < 8:
+                    return f"a broken box size at byte {pos}"
+                if pos + size > total:
+                    name = kind.decode("latin-1", errors="replace")
+                    return f"its '{name}' box needs {pos + size} bytes but the file has {total}"
+                pos += size
+            return None
+        if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+            declared = struct.unpack("<I", head[4:8])[0] + 8
+            if declared not in (8, 0xFFFFFFFF + 8) and declared > total + 1:
+                return f"its header declares {declared} bytes but the file has {total}"
+    return None
+
+
 def media_duration(source: Source) -> float:
-    """Duration in seconds of an audio or video file (PyAV); ``ValueError`` if unreadable."""
+    """Duration in seconds of an audio or video file (PyAV); ``ValueError`` if unreadable
+    or truncated (see ``truncation``)."""
     import av
 
+    cut = truncation(source)
+    if cut is not None:
+        raise ValueError(f"truncated audio/video file: {cut}")
     try:
         opened = av.open(source if not isinstance(source, bytes) else io.BytesIO(source), "r")
         with opened as container:

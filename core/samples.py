@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
 
@@ -144,8 +145,14 @@ def video(
     path: str | os.PathLike[str] | None = None,
     fps: int = 1,
     size: tuple[int, int] = (64, 48),
+    keyframe_seconds: float | None = None,
 ) -> bytes:
-    """A small silent video (MPEG-4 part 2 in MP4 or MOV), one frame per second by default."""
+    """A small silent video (MPEG-4 part 2 in MP4 or MOV), one frame per second by default.
+
+    With ``path`` frames are encoded and written one at a time, so a long video never sits
+    in memory. By default a keyframe comes every 10 s and at scene changes; with
+    ``keyframe_seconds`` keyframes come exactly that often and nowhere else.
+    """
     import av
 
     target = _target(path)
@@ -154,10 +161,12 @@ def video(
             container.metadata["title"] = title
         if comment:
             container.metadata["comment"] = comment
-        stream = container.add_stream("mpeg4", rate=fps)
+        # A fixed GOP when asked: no extra keyframes at scene changes.
+        exact = {"sc_threshold": "1000000000"} if keyframe_seconds is not None else {}
+        stream = container.add_stream("mpeg4", rate=fps, options=exact)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
-        stream.codec_context.gop_size = max(1, fps * 10)
+        stream.codec_context.gop_size = max(1, int(fps * (keyframe_seconds or 10)))
         base = np.zeros((size[1], size[0], 3), dtype=np.uint8)
         base[:] = color
         for i in range(int(seconds * fps)):
@@ -187,6 +196,141 @@ def pdf(pages: Sequence[str], *, path: str | os.PathLike[str] | None = None) -> 
         doc.showPage()
     doc.save()
     return _result(target)
+
+
+def _pdf_string(text: str) -> bytes:
+    raw = text.encode("latin-1", errors="replace")
+    return b"(" + raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
+
+
+def long_pdf(
+    path: str | os.PathLike[str],
+    pages: int,
+    *,
+    page_text: Callable[[int], str] | None = None,
+    title: str | None = None,
+    image_bytes: int = 0,
+) -> Path:
+    """A PDF of ``pages`` pages written page by page to ``path`` (never held in memory).
+
+    Page ``i`` (0-based) carries ``page_text(i)`` in its text layer (default "page i+1 of N").
+    ``image_bytes`` > 0 adds a noise image of about that size to every page, for files big
+    enough to measure memory on. Plain PDF 1.4 with the standard Helvetica font.
+    """
+    text_of = page_text or (lambda i: f"page {i + 1} of {pages}")
+    offsets: list[int] = []
+    rng = np.random.default_rng(7)
+    side = int(image_bytes**0.5) if image_bytes > 0 else 0
+    with open(path, "wb") as fh:
+
+        def obj(body: bytes, stream: bytes | None = None) -> int:
+            offsets.append(fh.tell())
+            num = len(offsets)
+            fh.write(b"%d 0 obj\n" % num + body)
+            if stream is not None:
+                fh.write(b"\nstream\n" + stream + b"\nendstream")
+            fh.write(b"\nendobj\n")
+            return num
+
+        fh.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+        font = obj(
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+        )
+        # The page tree is object N+1 after all pages; its number is known up front.
+        per_page = 3 if side else 2
+        tree = font + pages * per_page + 1
+        kids: list[int] = []
+        for i in range(pages):
+            lines = _wrap(text_of(i), 40) or [""]
+            ops = [b"BT /F1 10 Tf 14 TL 20 400 Td"]
+            ops += [_pdf_string(line) + b" Tj T*" for line in lines]
+            ops.append(b"ET")
+            resources = b"/Font << /F1 %d 0 R >>" % font
+            if side:
+                noise = rng.integers(0, 256, side * side, dtype=np.uint8).tobytes()
+                img = obj(
+                    b"<< /Type /XObject /Subtype /Image /Width %d /Height %d "
+                    b"/ColorSpace /DeviceGray /BitsPerComponent 8 /Length %d >>"
+                    % (side, side, len(noise)),
+                    noise,
+                )
+                resources += b" /XObject << /Im1 %d 0 R >>" % img
+                ops.insert(0, b"q 120 0 0 120 89 40 cm /Im1 Do Q")
+            content = b"\n".join(ops)
+            c = obj(b"<< /Length %d >>" % len(content), content)
+            kids.append(
+                obj(
+                    b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 298 420] "
+                    b"/Resources << %s >> /Contents %d 0 R >>" % (tree, resources, c)
+                )
+            )
+        assert len(offsets) + 1 == tree
+        obj(
+            b"<< /Type /Pages /Count %d /Kids [%s] >>"
+            % (pages, b" ".join(b"%d 0 R" % k for k in kids))
+        )
+        info = obj(b"<< /Title %s >>" % _pdf_string(title)) if title else None
+        catalog = obj(b"<< /Type /Catalog /Pages %d 0 R >>" % tree)
+        xref = fh.tell()
+        fh.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
+        for off in offsets:
+            fh.write(b"%010d 00000 n \n" % off)
+        trailer = b"<< /Size %d /Root %d 0 R" % (len(offsets) + 1, catalog)
+        if info:
+            trailer += b" /Info %d 0 R" % info
+        fh.write(b"trailer\n" + trailer + b" >>\nstartxref\n%d\n%%%%EOF\n" % xref)
+    return Path(path)
+
+
+def large_video(
+    path: str | os.PathLike[str],
+    target_bytes: int,
+    *,
+    size: tuple[int, int] = (640, 360),
+    fps: int = 25,
+    keyframe_seconds: float = 2.0,
+) -> Path:
+    """An MP4 of about ``target_bytes`` written fast: one GOP of noise is encoded once and its
+    packets are muxed again and again with rising timestamps (for memory benchmarks).
+    """
+    import av
+
+    gop = max(1, int(fps * keyframe_seconds))
+    rng = np.random.default_rng(3)
+    scratch = io.BytesIO()
+    with av.open(scratch, "w", format="mp4") as container:
+        enc: Any = container.add_stream("mpeg4", rate=fps)
+        enc.width, enc.height = size
+        enc.pix_fmt = "yuv420p"
+        enc.codec_context.gop_size = gop
+        enc.codec_context.bit_rate = 20_000_000
+        noise = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        for i in range(gop):
+            frame = av.VideoFrame.from_ndarray(np.roll(noise, i * 8, axis=1), format="rgb24")
+            for packet in enc.encode(frame):
+                container.mux(packet)
+        for packet in enc.encode(None):
+            container.mux(packet)
+    scratch.seek(0)
+    source: Any
+    with av.open(scratch) as source, av.open(str(path), "w", format="mp4") as out:
+        template = source.streams.video[0]
+        encoded = [(bytes(p), bool(p.is_keyframe)) for p in source.demux(template) if p.size]
+        stream = out.add_stream_from_template(template)
+        tick = Fraction(1, fps)
+        written, n = 0, 0
+        while written < target_bytes:
+            for data, key in encoded:
+                packet = av.Packet(data)
+                packet.pts = packet.dts = n
+                packet.duration = 1
+                packet.time_base = tick
+                packet.is_keyframe = key
+                packet.stream = stream
+                out.mux(packet)
+                written += len(data)
+                n += 1
+    return Path(path)
 
 
 def _wrap(text: str, width: int) -> list[str]:
