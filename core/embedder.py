@@ -295,7 +295,7 @@ class Embedder:
         pieces: list[list[WireItem]] = []
         for index, raw in enumerate(inputs):
             try:
-                item = as_input(raw)
+                item = split.canonical(as_input(raw))
             except InputError as exc:
                 raise InputError(exc.problem, index=index, item=exc.item, fix=exc.fix) from exc
             m = checks.measure(
@@ -311,9 +311,13 @@ class Embedder:
                         fix="shorten it, or use overflow='split' to embed it in pieces",
                     )
                 parts = []
-                for piece in split.split(
-                    item, self.split_options, max_audio_seconds=self.max_audio_seconds
-                ):
+                try:
+                    cut = split.split(
+                        item, self.split_options, max_audio_seconds=self.max_audio_seconds
+                    )
+                except InputError as exc:
+                    raise InputError(exc.problem, index=index, item=exc.item, fix=exc.fix) from exc
+                for piece in cut:
                     pm = checks.measure(
                         piece, index, vertexai=vertex, max_audio_seconds=self.max_audio_seconds
                     )
