@@ -82,6 +82,7 @@ class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
             overflow=overflow,
             **options,
         )
+        self._options = options  # runtime settings (never the key) for the splitting twin
         self._splitter: ge2.Embedder | None = None
 
     def __call__(self, input: Embeddable) -> Embeddings:
@@ -108,20 +109,15 @@ class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
 
     @property
     def splitter(self) -> ge2.Embedder:
-        """The same model, client and cache, but splitting over-limit inputs (for add_media)."""
+        """The same model, client, cache and options, but splitting over-limit inputs."""
         if self._splitter is None:
             e = self.embedder
-            self._splitter = ge2.Embedder(
-                e.model,
-                e.dimensions,
-                client=e.client,
-                cache=e.cache or False,
-                batch_size=e.batch_size,
-                max_concurrency=e.max_concurrency,
-                overflow="split",
-                split_options=e.split_options,
-                max_audio_seconds=e.max_audio_seconds,
-            )
+            options = {
+                **self._options,
+                "client": e.client,
+                "cache": e.cache if e.cache is not None else False,
+            }
+            self._splitter = ge2.Embedder(e.model, e.dimensions, overflow="split", **options)
         return self._splitter
 
     @staticmethod
@@ -228,8 +224,9 @@ def add_media(
 
     A record's id is ``ids[i]`` (default: the URI), with ``#k`` appended when the file was
     split; its metadata gets ``source``, ``piece``, ``pieces`` and the piece's provenance
-    (``page_start``/``page_end``, ``start_s``/``end_s``, ``char_start``/``char_end``), and a
-    text piece is also stored as the record's document. Returns the ids added.
+    (``page_start``/``page_end``, ``start_s``/``end_s``, ``char_start``/``char_end``), then
+    ``metadatas[i]`` (yours win on a clash); a text piece is also stored as the record's
+    document, and every piece keeps the file's URI. Returns the ids added.
     """
     ef = embedding_function or _collection_function(collection)
     sources = [os.fspath(u) for u in uris]
@@ -243,6 +240,7 @@ def add_media(
     vectors: list[np.ndarray] = []
     metas: list[dict[str, Any]] = []
     documents: list[str | None] = []
+    record_uris: list[str] = []
     for i, (source, group) in enumerate(zip(sources, pieces, strict=True)):
         base = ids[i] if ids is not None else source
         user = dict(metadatas[i] or {}) if metadatas is not None else {}
@@ -254,12 +252,13 @@ def add_media(
             metas.append({**meta, **user})
             text = piece.input.text if isinstance(piece.input, ge2.Text) else None
             documents.append(text)
+            record_uris.append(source)
     collection.add(
         ids=out_ids,
         embeddings=vectors,
         metadatas=metas,
         documents=documents if any(d is not None for d in documents) else None,
-        uris=[m["source"] for m in metas],
+        uris=record_uris,
     )
     return out_ids
 

@@ -226,7 +226,7 @@ def test_add_media_stores_one_record_per_piece(
         col,
         [long_txt, corpus["red-fox.png"]],
         ids=["atlas", "fox"],
-        metadatas=[{"shelf": "geo"}, None],
+        metadatas=[{"shelf": "geo"}, {"source": "camera roll"}],
     )
     assert ids[-1] == "fox"
     atlas = [i for i in ids if i.startswith("atlas#")]
@@ -241,8 +241,9 @@ def test_add_media_stores_one_record_per_piece(
 
     hit = col.query(query_texts=["desert sand dunes"], n_results=1, include=["metadatas"])
     assert hit["metadatas"][0][0]["char_start"] > len(first) // 2
-    fox = col.get(ids=["fox"], include=["metadatas"])["metadatas"][0]
-    assert fox == {"source": str(corpus["red-fox.png"]), "piece": 0, "pieces": 1}
+    fox = col.get(ids=["fox"], include=["metadatas", "uris"])
+    assert fox["metadatas"][0] == {"source": "camera roll", "piece": 0, "pieces": 1}
+    assert fox["uris"][0] == str(corpus["red-fox.png"])
 
 
 def test_add_media_splits_a_long_pdf_by_pages(emu_env: dict[str, str], tmp_path: Path) -> None:

@@ -66,6 +66,19 @@ def test_key_is_never_in_config_repr_or_attributes(monkeypatch: pytest.MonkeyPat
             assert SECRET not in text
 
 
+def test_splitter_shares_client_cache_and_options(tmp_path: Path) -> None:
+    ef = GE2EmbeddingFunction(
+        dimensions=256, api_key=SECRET, cache=tmp_path / "c.sqlite", max_retries=2, batch_size=7
+    )
+    twin = ef.splitter
+    assert twin is ef.splitter
+    assert twin.overflow == "split" and ef.embedder.overflow == "error"
+    assert twin.client is ef.embedder.client and twin.cache is ef.embedder.cache
+    assert (twin.batch_size, twin.retry.max_retries, twin.dimensions) == (7, 2, 256)
+    assert SECRET not in repr(vars(ef))
+    ef.embedder.close()
+
+
 def test_registered_under_its_name_for_reopening() -> None:
     assert GE2EmbeddingFunction.name() == "ge2"
     assert known_embedding_functions["ge2"] is GE2EmbeddingFunction
