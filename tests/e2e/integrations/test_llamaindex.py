@@ -317,15 +317,19 @@ def test_bad_input_names_the_node(
     assert ge2_emulator.stats["requests"] == 0  # rejected before anything was sent
 
 
-def test_one_failing_node_keeps_the_others(
-    embed_model: GE2Embedding, ge2_emulator: Emulator, corpus: dict[str, Path]
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_one_failing_node_keeps_the_others(
+    embed_model: GE2Embedding, ge2_emulator: Emulator, corpus: dict[str, Path], mode: str
 ) -> None:
     # The emulator refuses audio over 1 s with a 400, as the API does past its limit; ge2's
     # own limit (180 s) lets the 3 s clip through, so only the API can reject it.
     ge2_emulator.configure(max_audio_seconds=1.0)
     nodes = [*text_nodes(), *media_nodes(corpus)]
     with pytest.raises(ge2.EmbeddingError) as info:
-        embed_model(nodes)
+        if mode == "sync":
+            embed_model(nodes)
+        else:
+            await embed_model.acall(nodes)
     err = info.value
     assert [f.index for f in err.failures] == [3]
     assert f"node {nid('birdsong')!r}" in str(err)

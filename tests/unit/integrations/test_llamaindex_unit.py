@@ -20,6 +20,7 @@ from llama_index.core.schema import (
     Node,
     TextNode,
 )
+from llama_index.core.storage.kvstore import SimpleKVStore
 
 import ge2
 from ge2 import samples
@@ -203,6 +204,13 @@ async def test_batches_are_one_core_call(recorder: RecordingEmbedder) -> None:
     assert len(await model.aget_text_embedding_batch(texts)) == 23
     assert [len(items) for _, items, _ in recorder.calls] == [23, 23]
     assert model.get_text_embedding_batch([]) == []
+
+
+def test_llamaindex_embeddings_cache_sends_only_misses(recorder: RecordingEmbedder) -> None:
+    model = GE2Embedding(embedder=recorder, embeddings_cache=SimpleKVStore())
+    model.get_text_embedding_batch(["a", "b"])
+    model.get_text_embedding_batch(["a", "b", "c", "d"])
+    assert [items for _, items, _ in recorder.calls] == [["a", "b"], ["c", "d"]]
 
 
 async def test_image_methods(
