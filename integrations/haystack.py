@@ -500,6 +500,11 @@ class GE2DocumentImageEmbedder(_DocumentComponent):
                 f"no media to embed: no blob and no meta[{field!r}] "
                 "(text-only Documents go to GE2DocumentEmbedder)"
             )
+        if isinstance(item, ge2.Text):
+            raise ValueError(
+                "the media is text, not an image, audio, video or PDF "
+                "(text goes to GE2DocumentEmbedder)"
+            )
         if isinstance(item, ge2.Pdf) and doc.meta.get("page_number") is not None:
             item = item.pages(int(doc.meta["page_number"]))
         if isinstance(item, ge2.Image) and self.image_size:

@@ -209,6 +209,7 @@ def test_bad_media_documents(tmp_path: Path) -> None:
         Document(blob=ByteStream(b"\x00\x01 not any known media \xff" * 10)),
         Document(meta={"file_path": "../inside.png"}),
         Document(meta={"file_path": "nope.png"}),
+        Document(blob=ByteStream(b"plain words, not media")),
     ]
     with pytest.raises(ValueError, match="no media to embed: no blob and no meta\\['file_path'\\]"):
         comp._inputs(docs[:1])
@@ -218,6 +219,8 @@ def test_bad_media_documents(tmp_path: Path) -> None:
         comp._inputs(docs[2:3])
     with pytest.raises(ValueError, match="no such file"):
         comp._inputs(docs[3:4])
+    with pytest.raises(ValueError, match="the media is text"):
+        comp._inputs(docs[4:5])
     comp.raise_on_failure = False
     inputs, failures = comp._inputs(docs)
-    assert inputs == [None] * 4 and sorted(failures) == [0, 1, 2, 3]
+    assert inputs == [None] * 5 and sorted(failures) == [0, 1, 2, 3, 4]
