@@ -28,7 +28,7 @@ def tutorial_code(path: Path) -> str:
 def test_tutorial_runs(path: Path, tmp_path: Path) -> None:
     code = tutorial_code(path)
     assert code.strip(), f"{path.name} has no ```python blocks"
-    script = tmp_path / f"{path.stem}.py"
+    script = tmp_path / f"tutorial_{path.stem}.py"  # not "haystack.py": it would shadow the package
     script.write_text(code, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_"))}
     result = subprocess.run(
