@@ -86,6 +86,10 @@ class EmbeddingCache:
             )
             self._conn.commit()
 
+    def __bool__(self) -> bool:
+        # An empty cache is still a cache: ``cache or default`` must not drop it.
+        return True
+
     def __len__(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])

@@ -309,6 +309,7 @@ class Embedder:
                         index=index,
                         item=item.label,
                         fix="shorten it, or use overflow='split' to embed it in pieces",
+                        over_limit=True,
                     )
                 parts = []
                 try:
@@ -327,6 +328,7 @@ class Embedder:
                             index=index,
                             item=piece.label,
                             fix="split this input yourself into smaller pieces",
+                            over_limit=True,
                         )
                     parts.append((piece, pm.tokens))
                 logger.info("input #%d (%s) split into %d pieces", index, item.label, len(parts))

@@ -40,6 +40,7 @@ class InputError(GE2Error, ValueError):
         index: int | None = None,
         item: str | None = None,
         fix: str | None = None,
+        over_limit: bool = False,
     ) -> None:
         where = []
         if index is not None:
@@ -55,6 +56,8 @@ class InputError(GE2Error, ValueError):
         self.index = index
         self.item = item
         self.fix = fix
+        #: True when the input is valid but over the model's limits (splitting would help).
+        self.over_limit = over_limit
 
 
 class ConfigurationError(GE2Error, ValueError):

@@ -102,3 +102,18 @@ def test_pooling_and_matryoshka_sizes(emb: ge2.Embedder) -> None:
     small = np.asarray(out[256])
     prefix = _normalize(np.asarray(out[3072])[:, :256])
     assert np.allclose(small, prefix, atol=1e-5)
+
+
+def test_over_limit_errors_are_flagged() -> None:
+    emb = ge2.Embedder(api_key="k", overflow="error")
+    with pytest.raises(ge2.InputError) as info:
+        emb._plan(["word " * 20000], "document")
+    assert info.value.over_limit
+    with pytest.raises(ge2.InputError) as info:
+        emb._plan([""], "document")
+    assert not info.value.over_limit
+
+
+def test_an_empty_cache_is_still_truthy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cache = ge2.EmbeddingCache(tmp_path / "c.sqlite")
+    assert len(cache) == 0 and bool(cache)
