@@ -46,7 +46,16 @@ CANONICAL_AUDIO_MIME_TYPES = frozenset(
 )
 _EPS = 1e-6
 _MIN_SECONDS = 1.0
-_CONTAINER_TAGS = ("major_brand", "minor_version", "compatible_brands", "encoder")
+_CONTAINER_TAGS = (
+    "major_brand",
+    "minor_version",
+    "compatible_brands",
+    "encoder",
+    "handler_name",
+    "vendor_id",
+    "language",
+    "duration",
+)
 
 
 @dataclass(frozen=True)
@@ -328,21 +337,25 @@ def _copy_window(
 ) -> _Window | None:
     """Stream-copy the packets of ``[start, end)`` into a new container, timestamps rebased.
 
-    The main stream is cut by packet start (video: ``start`` is a keyframe) and audio packets
-    must end by ``end``, so the piece never lasts longer than the window.
+    Video is cut at ``start``, a keyframe. Audio packets must end by the window's end, so the
+    piece never lasts longer than the window; for audio files the first packet is the one
+    holding ``start`` (packet grids can shift after a seek), so consecutive pieces never
+    leave a gap.
     """
     import av
 
     streams = [s for s in inp.streams if s.type in ("video", "audio")]
+    audio_main = main.type == "audio"
+    origin: float | None = None if audio_main else start
     first: float | None = None
     last = start
     at_eof = True
     with av.open(sink, "w", format=fmt) as out:
-        for key, value in inp.metadata.items():
-            if key not in _CONTAINER_TAGS:
-                out.metadata[key] = value
+        _copy_tags(inp, out)
         outs = {s.index: out.add_stream_from_template(s) for s in streams}
-        inp.seek(max(0, int(start / main.time_base)), stream=main, backward=True, any_frame=False)
+        back = 1.0 if audio_main else 0.0
+        target = max(0, int((start - back) / main.time_base))
+        inp.seek(target, stream=main, backward=True, any_frame=False)
         for packet in inp.demux(streams):
             if packet.pts is None or packet.size == 0:
                 continue
@@ -353,9 +366,14 @@ def _copy_window(
             if is_main and packet.dts is not None and float(packet.dts * tb) >= end - _EPS:
                 at_eof = False
                 break
-            if t0 < start - _EPS:
+            if origin is None:
+                if t1 <= start + _EPS:
+                    continue
+                origin = t0
+                end = origin + (end - start)
+            if t0 < origin - _EPS:
                 continue
-            if (is_main and main.type == "video" and t0 >= end - _EPS) or (
+            if (is_main and not audio_main and t0 >= end - _EPS) or (
                 packet.stream.type == "audio" and t1 > end + _EPS
             ):
                 if is_main:
@@ -364,7 +382,7 @@ def _copy_window(
             if is_main:
                 first = t0 if first is None else min(first, t0)
                 last = max(last, t1)
-            shift = round(start / tb)
+            shift = round(origin / tb)
             packet.pts -= shift
             if packet.dts is not None:
                 packet.dts -= shift
@@ -373,6 +391,14 @@ def _copy_window(
     if first is None:
         return None
     return _Window(first, last, at_eof)
+
+
+def _copy_tags(inp: Any, out: Any) -> None:
+    """Descriptive tags (title, comment) of the container and its streams go with each piece."""
+    for tags in [inp.metadata, *(s.metadata for s in inp.streams if s.type in ("audio", "video"))]:
+        for key, value in tags.items():
+            if key.lower() not in _CONTAINER_TAGS and key not in out.metadata:
+                out.metadata[key] = value
 
 
 def _encoder(fmt: str) -> str:
@@ -396,9 +422,7 @@ def _reencode_window(
     at_eof = True
     prev = -1
     with av.open(sink, "w", format=fmt) as out:
-        for key, value in inp.metadata.items():
-            if key not in _CONTAINER_TAGS:
-                out.metadata[key] = value
+        _copy_tags(inp, out)
         codec = _encoder(fmt)
         stream: Any = out.add_stream(codec, rate=main.average_rate or 25)
         stream.width = main.codec_context.width
@@ -610,9 +634,7 @@ def _to_wav(item: Audio, options: SplitOptions) -> Audio:
             layout = "stereo" if (src.codec_context.channels or 1) > 1 else "mono"
             rate = src.codec_context.sample_rate or 16000
             with av.open(target.sink(), "w", format="wav") as out:
-                for key, value in inp.metadata.items():
-                    if key not in _CONTAINER_TAGS:
-                        out.metadata[key] = value
+                _copy_tags(inp, out)
                 stream = out.add_stream("pcm_s16le", rate=rate)
                 stream.layout = layout
                 resampler = av.AudioResampler(format="s16", layout=layout, rate=rate)
@@ -631,7 +653,7 @@ def _to_wav(item: Audio, options: SplitOptions) -> Audio:
             item, f"cannot decode {item.mime} audio ({exc})", "the file may be corrupt or truncated"
         ) from exc
     prov = {**item.provenance, "source": _source(item), "converted_from": item.mime}
-    piece = target.media(Audio, "audio/wav", item.name or "audio", prov)
+    piece = target.media(Audio, "audio/wav", item.name, prov)
     assert isinstance(piece, Audio)
     return piece
 
