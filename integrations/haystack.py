@@ -239,10 +239,12 @@ class _DocumentComponent(_GE2Component):
         raise NotImplementedError
 
     def _call(self, items: list[Any]) -> list[list[ge2.Piece]]:
-        return self.embedder.embed_pieces(items, task="document")
+        pieces: list[list[ge2.Piece]] = self.embedder.embed_pieces(items, task="document")
+        return pieces
 
     async def _acall(self, items: list[Any]) -> list[list[ge2.Piece]]:
-        return await self.embedder.aembed_pieces(items, task="document")
+        pieces: list[list[ge2.Piece]] = await self.embedder.aembed_pieces(items, task="document")
+        return pieces
 
     def _todo(self, inputs: list[Any], failures: dict[int, str]) -> list[int]:
         return [i for i, item in enumerate(inputs) if item is not None and i not in failures]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import ge2
 import pytest
+
+import ge2
 from ge2 import media, samples
 
 
