@@ -215,6 +215,7 @@ def run_index(
             embedder.close()
         stored_files = len(store.files())
     seconds = stopwatch()
+    problems = {s.path for s in report.skipped + report.failed}
     summary: dict[str, Any] = {
         "store": str(store_dir),
         "model": store.config.model,
@@ -222,8 +223,8 @@ def run_index(
         "offline": is_offline,
         "files_found": len(found),
         "files_embedded": report.embedded_files,
-        "new": len(changes.new),
-        "changed": len(changes.changed),
+        "new": sum(f.path not in problems for f in changes.new),
+        "changed": sum(f.path not in problems for f in changes.changed),
         "unchanged": len(changes.unchanged) + len(changes.touched),
         "deleted": len(changes.deleted),
         "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
