@@ -20,7 +20,7 @@ import ge2
 
 try:
     from haystack import Document, component, default_from_dict, default_to_dict, logging
-    from haystack.utils import Secret
+    from haystack.utils import Secret, deserialize_secrets_inplace
 except ImportError as exc:
     raise ge2.MissingExtraError("haystack-ai", "haystack") from exc
 
@@ -89,7 +89,9 @@ class _GE2Component:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:
         """Rebuild from ``to_dict`` output; the key is resolved from the environment again."""
-        return default_from_dict(cls, data)
+        params = dict(data.get("init_parameters", {}))
+        deserialize_secrets_inplace(params, keys=["api_key"])  # explicit: older Haystack too
+        return default_from_dict(cls, {**data, "init_parameters": params})
 
     def warm_up(self) -> None:
         """Build the ``ge2.Embedder`` once (no request is sent); ``run`` calls it too."""
