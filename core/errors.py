@@ -106,18 +106,6 @@ class ItemFailure:
         return f"input #{self.index}{label}: {self.error}"
 
 
-@dataclass
-class PartialResult:
-    """What ``embed(..., on_error="return")`` hands back when some items failed."""
-
-    vectors: list[Any]
-    failures: list[ItemFailure] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-
 class EmbeddingError(GE2Error):
     """Some inputs failed; the others were embedded, cached and are kept on this error.
 
