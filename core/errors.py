@@ -7,7 +7,7 @@ adapters and users catch ``ge2.GE2Error`` subclasses whatever SDK version is ins
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
