@@ -185,3 +185,24 @@ class ModuleCompatible:
             )
         w = np.asarray(weights[: len(stack)], dtype=np.float32)[:, None]
         return ((stack * w).sum(axis=0) / len(stack)).tolist()
+
+    def vectorize(
+        self, embedder: ge2.Embedder, objects: Sequence[Mapping[str, Any]]
+    ) -> list[list[float]]:
+        """One vector per object, as the module would make it (over-limit media pooled).
+
+        All field values of all objects go to the core in one ``embed`` call.
+        """
+        entries = [self.entries(obj, where=f"object #{i}") for i, obj in enumerate(objects)]
+        flat = [e for group in entries for e in group]
+        size = self.dimensions or ge2.limits.MAX_DIMENSIONS
+        vectors = embedder.embed(flat, task=self.task, dimensions=size) if flat else []
+        out, start = [], 0
+        for group in entries:
+            if not group:
+                raise ge2.InputError(
+                    "none of the module's fields has a value", item=f"object #{len(out)}"
+                )
+            out.append(self.combine(vectors[start : start + len(group)]))
+            start += len(group)
+        return out

@@ -315,6 +315,9 @@ def test_module_compatible_requests_have_the_modules_shape_and_vectors_agree(
     expected = np.mean(np.asarray(go_vectors, dtype=np.float32), axis=0)
     (row,) = stored(standin, "Module")
     assert np.allclose(row["vectors"]["gemini"], expected, atol=1e-5)
+    # ModuleCompatible.vectorize (no collection needed) gives the same vector.
+    (direct,) = module.compatible.vectorize(emb, [obj])
+    assert np.allclose(direct, expected, atol=1e-5)
     # A query made ge2's module way is plain text too (VectorizeQuery sends it unchanged).
     module.near("lighthouse", limit=1)
     assert ge2_emulator.stats["request_log"][-1]["texts"] == [["lighthouse"]]
