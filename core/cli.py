@@ -566,7 +566,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 
 def _cmd_weaviate_inference(args: argparse.Namespace) -> int:
     try:
-        from ge2.integrations.weaviate import inference  # type: ignore[import-not-found]
+        from ge2.integrations.weaviate import inference
     except MissingExtraError as exc:  # carries the exact pip line
         raise _Fail(f"ge2: {exc}", EXIT_ERROR) from exc
     except ImportError as exc:
@@ -582,7 +582,8 @@ def _cmd_weaviate_inference(args: argparse.Namespace) -> int:
         ) from exc
     parser = argparse.ArgumentParser(
         prog="ge2 weaviate-inference",
-        description="Serve Weaviate's inference-module protocol with Gemini Embedding 2.",
+        description="Serve Weaviate's inference-module protocols (multi2vec-bind, "
+        "multi2vec-clip, text2vec-transformers) with Gemini Embedding 2.",
     )
     inference.add_arguments(parser)
     return int(inference.run(parser.parse_args(args.rest)))
@@ -606,9 +607,11 @@ def _versions() -> str:
 class _FileQuery(argparse.Action):
     """Collect --image/--audio/--video/--pdf/--file in the order given."""
 
-    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+    def __call__(
+        self, parser: Any, namespace: Any, values: Any, option_string: str | None = None
+    ) -> None:
         found = list(getattr(namespace, self.dest) or [])
-        found.append((self.metavar.lower() if self.metavar else "file", values))
+        found.append(((option_string or "--file").lstrip("-"), values))
         setattr(namespace, self.dest, found)
 
 

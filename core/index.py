@@ -148,6 +148,8 @@ class Changes:
     unchanged: list[FoundFile] = field(default_factory=list)
     touched: list[FoundFile] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    #: What the store held for each path when the changes were detected.
+    records: dict[str, IndexedFile] = field(default_factory=dict)
 
     @property
     def to_embed(self) -> list[FoundFile]:
@@ -171,7 +173,7 @@ def detect_changes(
     paths under other roots are left alone (several folders can share one store). An
     incompletely stored file (an interrupted run) counts as changed.
     """
-    changes = Changes()
+    changes = Changes(records=dict(indexed))
     for f in found:
         rec = indexed.get(f.path)
         if rec is None:
@@ -430,30 +432,53 @@ class Store:
         m = self._models
         return m.Filter(must=[m.FieldCondition(key="path", match=m.MatchValue(value=path))])
 
-    def remove(self, path: str) -> None:
-        """Drop every piece of ``path``."""
-        selector = self._models.FilterSelector(filter=self._path_filter(path))
-        self._client.delete(COLLECTION, points_selector=selector)
+    def _selector(self, path: str, record: IndexedFile | None) -> Any:
+        """A complete record names its points' ids (cheap); otherwise match by path (a scan)."""
+        if record is not None and record.complete:
+            return [point_id(path, record.sha256, i) for i in range(record.pieces)]
+        return self._models.FilterSelector(filter=self._path_filter(path))
 
-    def replace(self, found: FoundFile, sha: str, mime: str, pieces: Sequence[Piece]) -> int:
-        """Store a file's pieces in place of whatever the store held for its path."""
+    def remove(self, path: str, record: IndexedFile | None = None) -> None:
+        """Drop every piece of ``path`` (``record``: what ``files()`` said about it)."""
+        self._client.delete(COLLECTION, points_selector=self._selector(path, record))
+
+    def replace(
+        self,
+        found: FoundFile,
+        sha: str,
+        mime: str,
+        pieces: Sequence[Piece],
+        *,
+        previous: IndexedFile | None = None,
+        new: bool = False,
+    ) -> int:
+        """Store a file's pieces in place of whatever the store held for its path.
+
+        ``new=True`` says the store holds nothing for the path (skips the removal).
+        """
         m = self._models
         points = []
         for i, piece in enumerate(pieces):
             payload = piece_payload(found, sha, mime, piece, i, len(pieces))
-            pid = str(uuid.uuid5(_POINT_NS, f"{found.path}\0{sha}\0{i}"))
+            pid = point_id(found.path, sha, i)
             points.append(m.PointStruct(id=pid, vector=list(piece.vector), payload=payload))
-        self.remove(found.path)
+        if not new:
+            self.remove(found.path, previous)
         self._client.upsert(COLLECTION, points=points)
         return len(points)
 
-    def touch(self, found: FoundFile) -> None:
+    def touch(self, found: FoundFile, record: IndexedFile | None = None) -> None:
         """Record a new mtime for a file whose content did not change."""
         self._client.set_payload(
             COLLECTION,
             payload={"mtime_ns": found.mtime_ns, "size": found.size},
-            points=self._path_filter(found.path),
+            points=self._selector(found.path, record),
         )
+
+
+def point_id(path: str, sha: str, piece: int) -> str:
+    """A piece's point id: stable for the same file content, new when the content changes."""
+    return str(uuid.uuid5(_POINT_NS, f"{path}\0{sha}\0{piece}"))
 
 
 def piece_payload(
@@ -582,10 +607,11 @@ def index_files(
     report = IndexReport()
     changed = {f.path for f in changes.changed}
     try:
+        records = changes.records
         for path in changes.deleted:
-            store.remove(path)
+            store.remove(path, records.get(path))
         for f in changes.touched:
-            store.touch(f)
+            store.touch(f, records.get(f.path))
         for chunk in _chunks(changes.to_embed, files_per_commit, bytes_per_commit):
             loaded: list[tuple[FoundFile, Input, str, str]] = []
             for f in chunk:
@@ -601,7 +627,8 @@ def index_files(
                 loaded.append((f, item, sha, mime))
             done = _embed_chunk(embedder, loaded, report)
             for f, sha, mime, pieces in done:
-                n = store.replace(f, sha, mime, pieces)
+                rec = records.get(f.path)
+                n = store.replace(f, sha, mime, pieces, previous=rec, new=rec is None)
                 report.embedded_files += 1
                 report.pieces += n
                 for piece in pieces:
@@ -611,7 +638,7 @@ def index_files(
             stored = {d[0].path for d in done}
             for f in chunk:
                 if f.path in changed and f.path not in stored:
-                    store.remove(f.path)
+                    store.remove(f.path, records.get(f.path))
             if on_progress:
                 on_progress(len(chunk), report)
     except KeyboardInterrupt:

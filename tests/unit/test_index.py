@@ -154,10 +154,12 @@ def test_store_records_files_and_refuses_mismatches(tmp_path: Path) -> None:
         assert hits[0].payload["snippet"] == "two" and hits[0].payload["mime"] == "text/plain"
         # Replacing drops the old pieces; touching keeps the content and updates the mtime.
         store.replace(f, "sha-b", "text/plain", [_piece("three", [0, 0, 1, 0])])
-        store.touch(FoundFile(f.path, 11, 9))
+        store.touch(FoundFile(f.path, 11, 9), store.files()[f.path])  # by point id
         rec = store.files()[f.path]
         assert (rec.sha256, rec.present, rec.mtime_ns) == ("sha-b", 1, 9)
-        store.remove(f.path)
+        store.touch(FoundFile(f.path, 11, 10))  # by path
+        assert store.files()[f.path].mtime_ns == 10
+        store.remove(f.path, rec)
         assert store.files() == {} and store.count() == 0
     assert (folder / CONFIG_FILE).is_file()
     with pytest.raises(StoreError, match="4-dimension vectors, you asked for 8"):
