@@ -15,14 +15,19 @@ from __future__ import annotations
 from typing import Any
 
 from .compat import ModuleCompatible
-from .inference import InferenceServer, InferenceService
 
 __all__ = ["CollectionVectors", "InferenceServer", "InferenceService", "ModuleCompatible"]
 
 
 def __getattr__(name: str) -> Any:
+    # Imported on first use: ``python -m ge2.integrations.weaviate.inference`` must not find
+    # the module already imported, and the server must not need weaviate-client.
     if name in ("CollectionVectors", "PROVENANCE_PROPERTIES"):
         from . import collection
 
         return getattr(collection, name)
+    if name in ("InferenceServer", "InferenceService"):
+        from . import inference
+
+        return getattr(inference, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
