@@ -580,14 +580,19 @@ class Embedder:
                     failures.append(ItemFailure(i, errors[w.key], plan.inputs[i].label))
                     break
         vectors: list[Vector | None] = []
+        pieces: list[list[Piece] | None] = []
         failed = {f.index for f in failures}
         for i, items in enumerate(plan.pieces):
             if i in failed:
                 vectors.append(None)
+                pieces.append(None)
             else:
-                pooled = np.mean([found[w.key] for w in items], axis=0)
-                vectors.append(_normalize(pooled[None, :])[0].tolist())
-        raise EmbeddingError(vectors, failures)
+                stacked = np.stack([found[w.key] for w in items])
+                vectors.append(_normalize(stacked.mean(axis=0)[None, :])[0].tolist())
+                pieces.append(
+                    [Piece(w.item, v.tolist(), i) for w, v in zip(items, stacked, strict=True)]
+                )
+        raise EmbeddingError(vectors, failures, pieces)
 
     def _pooled(
         self,

@@ -109,14 +109,23 @@ class ItemFailure:
 class EmbeddingError(GE2Error):
     """Some inputs failed; the others were embedded, cached and are kept on this error.
 
-    ``vectors[i]`` is the vector of input ``i``, or ``None`` where that input failed;
+    ``vectors[i]`` is the (pooled) vector of input ``i``, or ``None`` where that input failed;
+    ``pieces[i]`` its pieces when it was split;
     ``failures`` lists each failed input with its index and cause. Nothing embedded is lost:
     read ``vectors``, or re-run (successful items come from the cache when it is on).
     """
 
-    def __init__(self, vectors: Sequence[Any], failures: Sequence[ItemFailure]) -> None:
+    def __init__(
+        self,
+        vectors: Sequence[Any],
+        failures: Sequence[ItemFailure],
+        pieces: Sequence[Any] | None = None,
+    ) -> None:
         self.vectors = list(vectors)
         self.failures = list(failures)
+        #: Per input, its embedded pieces (``ge2.Piece``) or None where it failed: what
+        #: ``embed_pieces`` would have returned for the inputs that succeeded.
+        self.pieces = list(pieces) if pieces is not None else [None] * len(self.vectors)
         shown = "; ".join(str(f) for f in self.failures[:5])
         more = f" (+{len(self.failures) - 5} more)" if len(self.failures) > 5 else ""
         ok = sum(v is not None for v in self.vectors)

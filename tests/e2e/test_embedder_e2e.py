@@ -307,3 +307,16 @@ def test_gemini_embedding_001_gets_task_type(ge2_emulator: Emulator) -> None:
     emb.embed(["plain"], task="query")
     entry = ge2_emulator.stats["request_log"][-1]
     assert entry["task_types"] == ["RETRIEVAL_QUERY"] and entry["texts"] == [["plain"]]
+
+
+def test_failures_keep_the_pieces_of_split_inputs(ge2_emulator: Emulator) -> None:
+    ge2_emulator.configure(max_audio_seconds=1.0)  # the API rejects the clip, nothing else
+    emb = ge2.Embedder(base_url=ge2_emulator.url, api_key="k", dimensions=128)
+    long_text = "piece words " * 6000
+    with pytest.raises(ge2.EmbeddingError) as info:
+        emb.embed([long_text, ge2.Audio(samples.audio(2.0))])
+    err = info.value
+    assert err.vectors[1] is None and err.pieces[1] is None
+    kept = err.pieces[0]
+    assert kept is not None and len(kept) >= 2
+    assert all("char_start" in p.provenance for p in kept)

@@ -1,0 +1,20 @@
+"""Every package folder is listed in pyproject, so a built wheel ships all of ge2."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_every_package_is_declared() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    declared = set(config["packages"])
+    found = set()
+    for folder, name in (("core", "ge2"), ("integrations", "ge2.integrations")):
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([name, *rel.parts]))
+    assert found == declared
+    assert (ROOT / "core" / "py.typed").exists()
