@@ -746,7 +746,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "weaviate-inference",
         add_help=False,
-        help="serve Weaviate's inference-module protocol (needs ge2[weaviate])",
+        help="serve GE2 to self-hosted Weaviate as an inference module",
     )
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_cmd_weaviate_inference)
