@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import gc
 import io
 import logging
 import os
@@ -233,7 +234,7 @@ def _open(item: Media) -> str | BinaryIO:
 
 #: Bytes of pages copied out of one ``PdfReader`` before it is re-opened: pypdf caches every
 #: object it resolves, so a long PDF read through one reader would end up in memory whole.
-PDF_READER_BUDGET = 64 * 1024 * 1024
+PDF_READER_BUDGET = 8 * 1024 * 1024
 
 
 def split_pdf(item: Pdf, options: SplitOptions) -> list[Input]:
@@ -249,6 +250,7 @@ def split_pdf(item: Pdf, options: SplitOptions) -> list[Input]:
         total = media.pdf_page_count(item.source())
     except ValueError as exc:
         raise _reject(item, str(exc), "the file may be corrupt or truncated") from exc
+    gc.collect()
     base = dict(item.provenance)
     offset = int(base.get("page_start", 1)) - 1
     on_disk = item.path is not None
@@ -260,6 +262,9 @@ def split_pdf(item: Pdf, options: SplitOptions) -> list[Input]:
     try:
         while first < total:
             if reader is None or used > PDF_READER_BUDGET:
+                if reader is not None:
+                    reader = None
+                    gc.collect()  # pypdf's objects point at each other: free them now
                 handle.close()
                 reader, used = PdfReader(handle.open()), 0
                 info = {k: v for k, v in (reader.metadata or {}).items() if isinstance(v, str)}
