@@ -10,7 +10,7 @@ text-only inputs; a media or mixed input is sent as it is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 Task = Literal[
     "document",
@@ -24,17 +24,7 @@ Task = Literal[
     "raw",
 ]
 
-TASKS: tuple[str, ...] = (
-    "document",
-    "query",
-    "question_answering",
-    "fact_checking",
-    "code_retrieval",
-    "classification",
-    "clustering",
-    "similarity",
-    "raw",
-)
+TASKS: tuple[str, ...] = get_args(Task)
 
 _ALIASES = {
     "retrieval_document": "document",
