@@ -603,9 +603,14 @@ class Embedder:
     ) -> list[Vector] | dict[int, list[Vector]]:
         full_size = max(sizes)
         full = np.zeros((len(plan.pieces), full_size), dtype=np.float32)
+        # One piece per input (the common case): one vectorised copy, not one numpy call each.
+        single = [i for i, items in enumerate(plan.pieces) if len(items) == 1]
+        if single:
+            full[single] = np.stack([fetched[plan.pieces[i][0].key][:full_size] for i in single])
         for i, items in enumerate(plan.pieces):
-            stacked = np.stack([fetched[w.key][:full_size] for w in items])
-            full[i] = _normalize(stacked).mean(axis=0)
+            if len(items) > 1:
+                stacked = np.stack([fetched[w.key][:full_size] for w in items])
+                full[i] = _normalize(stacked).mean(axis=0)
         by_size: dict[int, list[Vector]] = {d: _normalize(full[:, :d]).tolist() for d in sizes}
         if dimensions is None or isinstance(dimensions, int | np.integer):
             return by_size[sizes[0]]

@@ -203,8 +203,9 @@ class RetryPolicy:
         backoff = min(self.max_delay, self.base_delay * (2**attempt))
         jittered = random.uniform(backoff / 2, backoff)
         if failure.delay:
-            # Wait at least what the server asked, plus a little jitter so workers spread out.
-            return failure.delay + random.uniform(0, min(1.0, self.base_delay))
+            # At least what the server asked, plus jitter so workers spread out: at most the
+            # delay itself, so a 30 ms retryDelay is not followed by a 1 s stall.
+            return failure.delay + random.uniform(0, min(failure.delay, self.base_delay))
         return jittered
 
 
