@@ -73,7 +73,7 @@ class Profile:
     batch: int = 100
     concurrency: int = 16  # enough in flight to fill 10 req/s at ~0.7 s per call, with room
     overhead_repeats: int = 3
-    memory_bound_mb: float = 400.0
+    memory_bound_mb: float = 256.0
     timeout_s: float = 900.0
 
     @property

@@ -348,6 +348,17 @@ class ThreadProfiler:
 
 
 def _rss_mb() -> float:
+    """Peak RSS of this process so far, in MB.
+
+    Linux's ``VmHWM`` first: ``getrusage``'s ``ru_maxrss`` survives ``exec``, so a worker
+    would report its parent's peak at fork time whenever that was higher.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
