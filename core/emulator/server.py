@@ -543,9 +543,6 @@ class Emulator:
                 if cfg.fail_status == 500
                 else "Deadline expired before operation could complete (injected).",
             )
-        if cfg.latency_ms > 0:
-            time.sleep(cfg.latency_ms / 1000)
-
         try:
             parsed = json.loads(body)
         except (ValueError, UnicodeDecodeError):
@@ -577,9 +574,10 @@ class Emulator:
             if refusal is not None:
                 self._stats["rate_limited"] += 1
         if refusal is not None:
-            raise refusal
-        if cfg.item_latency_ms > 0:
-            time.sleep(cfg.item_latency_ms * len(prepared) / 1000)
+            raise refusal  # at once, on arrival, as the API does: a 429 costs no latency
+        delay_ms = cfg.latency_ms + cfg.item_latency_ms * len(prepared)
+        if delay_ms > 0:
+            time.sleep(delay_ms / 1000)
 
         arrays = []
         for item in prepared:
