@@ -428,6 +428,35 @@ class Embedder:
             self._meter.embedded(w.modality, w.tokens)
         out.update(got)
 
+    def _begin(
+        self, batch: list[WireItem], errors: dict[str, APIError], stop: threading.Event
+    ) -> float | None:
+        """Book the next try of ``batch``: seconds to wait first, or None if it must not go."""
+        if stop.is_set():
+            for w in batch:
+                errors[w.key] = QuotaExhausted(
+                    "not sent: an earlier call hit a quota that waiting will not clear"
+                )
+            return None
+        self._meter.add(requests=1)
+        return self.pacer.reserve(len(batch), sum(w.tokens for w in batch))
+
+    def _failed(
+        self,
+        exc: BaseException,
+        attempt: int,
+        batch: list[WireItem],
+        errors: dict[str, APIError],
+        stop: threading.Event,
+    ) -> float | list[list[WireItem]]:
+        """After a failed try: seconds before retrying, or the single-item calls to send."""
+        failure, delay = self._after_failure(exc, attempt)
+        if delay >= 0:
+            return delay
+        singles: list[list[WireItem]] = []
+        self._give_up(batch, failure.error, stop, errors, singles.append)
+        return singles
+
     def _send_sync(
         self,
         batch: list[WireItem],
@@ -437,32 +466,18 @@ class Embedder:
         stop: threading.Event,
     ) -> None:
         attempt = 0
-        while True:
-            if stop.is_set():
-                for w in batch:
-                    errors[w.key] = QuotaExhausted(
-                        "not sent: an earlier call hit a quota that waiting will not clear"
-                    )
-                return
-            wait = self.pacer.reserve(len(batch), sum(w.tokens for w in batch))
-            if wait > 0:
-                time.sleep(wait)
-            self._meter.add(requests=1)
+        while (wait := self._begin(batch, errors, stop)) is not None:
+            time.sleep(wait)
             try:
                 rows = self._call(batch, size)
             except Exception as exc:
-                failure, delay = self._after_failure(exc, attempt)
-                if delay >= 0:
-                    time.sleep(delay)
+                outcome = self._failed(exc, attempt, batch, errors, stop)
+                if isinstance(outcome, float):
+                    time.sleep(outcome)
                     attempt += 1
                     continue
-                self._give_up(
-                    batch,
-                    failure.error,
-                    stop,
-                    errors,
-                    lambda b: self._send_sync(b, size, out, errors, stop),
-                )
+                for single in outcome:
+                    self._send_sync(single, size, out, errors, stop)
                 return
             self._accept(batch, rows, out)
             return
@@ -476,28 +491,17 @@ class Embedder:
         stop: threading.Event,
     ) -> None:
         attempt = 0
-        while True:
-            if stop.is_set():
-                for w in batch:
-                    errors[w.key] = QuotaExhausted(
-                        "not sent: an earlier call hit a quota that waiting will not clear"
-                    )
-                return
-            wait = self.pacer.reserve(len(batch), sum(w.tokens for w in batch))
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._meter.add(requests=1)
+        while (wait := self._begin(batch, errors, stop)) is not None:
+            await asyncio.sleep(wait)
             try:
                 rows = await self._acall(batch, size)
             except Exception as exc:
-                failure, delay = self._after_failure(exc, attempt)
-                if delay >= 0:
-                    await asyncio.sleep(delay)
+                outcome = self._failed(exc, attempt, batch, errors, stop)
+                if isinstance(outcome, float):
+                    await asyncio.sleep(outcome)
                     attempt += 1
                     continue
-                singles: list[list[WireItem]] = []
-                self._give_up(batch, failure.error, stop, errors, singles.append)
-                for single in singles:
+                for single in outcome:
                     await self._send_async(single, size, out, errors, stop)
                 return
             self._accept(batch, rows, out)
