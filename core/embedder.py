@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
@@ -107,6 +107,7 @@ class Embedder:
     not given, from the SDK's own environment variables, exactly as the SDK reads them.
     ``cache`` is off by default (a library should not write files unasked): ``True`` uses
     ``~/.cache/ge2/embeddings.sqlite`` (or ``$GE2_CACHE_DIR``), a path uses that file.
+    ``quota`` is a ``ge2.Quota`` or a dict of its fields (what a config file holds).
     """
 
     def __init__(
@@ -123,7 +124,7 @@ class Embedder:
         cache: bool | str | os.PathLike[str] | EmbeddingCache = False,
         batch_size: int = limits.MAX_BATCH_REQUESTS,
         max_concurrency: int = 4,
-        quota: limits.Quota | None = None,
+        quota: limits.Quota | Mapping[str, Any] | None = None,
         max_retries: int = 6,
         retry_base_delay: float = 1.0,
         retry_max_delay: float = 60.0,
@@ -168,7 +169,7 @@ class Embedder:
             self.cache = EmbeddingCache(cache)
         else:
             self.cache = None
-        self.pacer = Pacer(quota)
+        self.pacer = Pacer(limits.Quota.of(quota))
         self._meter = UsageMeter()
 
     # -- configuration -------------------------------------------------------------------
@@ -270,6 +271,27 @@ class Embedder:
         fetched = await self._fetch_async(plan, size)
         return self._pieces(plan, fetched, size)
 
+    def check(
+        self, inputs: Iterable[Any], *, task: str | None = "document"
+    ) -> list[InputError | None]:
+        """What ``embed`` would refuse, per input, without sending anything.
+
+        ``result[i]`` is the ``InputError`` input i would raise (``index=i``), or None when
+        it is fine, so a caller can set the bad inputs aside and embed the rest in one call
+        instead of retrying after each refusal. Costs one planning pass (files are read).
+        """
+        name = normalize_task(task)
+        vertex = self.vertexai
+        out: list[InputError | None] = []
+        for index, raw in enumerate(inputs):
+            try:
+                self._plan_one(index, raw, name, vertex)
+            except InputError as exc:
+                out.append(exc)
+            else:
+                out.append(None)
+        return out
+
     def close(self) -> None:
         """Release the cache file handle (the SDK client is the caller's or garbage-collected)."""
         if self.cache is not None:
@@ -294,52 +316,56 @@ class Embedder:
         items: list[Input] = []
         pieces: list[list[WireItem]] = []
         for index, raw in enumerate(inputs):
+            item, wire = self._plan_one(index, raw, task, vertex)
+            items.append(item)
+            pieces.append(wire)
+        return _Plan(items, pieces)
+
+    def _plan_one(
+        self, index: int, raw: Any, task: str, vertex: bool
+    ) -> tuple[Input, list[WireItem]]:
+        """One input checked (and split where allowed) into its wire items."""
+        try:
+            item = split.canonical(as_input(raw))
+        except InputError as exc:
+            raise InputError(exc.problem, index=index, item=exc.item, fix=exc.fix) from exc
+        m = checks.measure(item, index, vertexai=vertex, max_audio_seconds=self.max_audio_seconds)
+        parts: list[tuple[Input, int]] = [(item, m.tokens)]
+        if m.over:
+            if self.overflow == "error":
+                raise InputError(
+                    "over the model's limits: " + "; ".join(m.over),
+                    index=index,
+                    item=item.label,
+                    fix="shorten it, or use overflow='split' to embed it in pieces",
+                    over_limit=True,
+                )
+            parts = []
             try:
-                item = split.canonical(as_input(raw))
+                cut = split.split(
+                    item, self.split_options, max_audio_seconds=self.max_audio_seconds
+                )
             except InputError as exc:
                 raise InputError(exc.problem, index=index, item=exc.item, fix=exc.fix) from exc
-            m = checks.measure(
-                item, index, vertexai=vertex, max_audio_seconds=self.max_audio_seconds
-            )
-            parts: list[tuple[Input, int]] = [(item, m.tokens)]
-            if m.over:
-                if self.overflow == "error":
+            for piece in cut:
+                pm = checks.measure(
+                    piece, index, vertexai=vertex, max_audio_seconds=self.max_audio_seconds
+                )
+                if pm.over:
                     raise InputError(
-                        "over the model's limits: " + "; ".join(m.over),
+                        "still over the limits after splitting: " + "; ".join(pm.over),
                         index=index,
-                        item=item.label,
-                        fix="shorten it, or use overflow='split' to embed it in pieces",
+                        item=piece.label,
+                        fix="split this input yourself into smaller pieces",
                         over_limit=True,
                     )
-                parts = []
-                try:
-                    cut = split.split(
-                        item, self.split_options, max_audio_seconds=self.max_audio_seconds
-                    )
-                except InputError as exc:
-                    raise InputError(exc.problem, index=index, item=exc.item, fix=exc.fix) from exc
-                for piece in cut:
-                    pm = checks.measure(
-                        piece, index, vertexai=vertex, max_audio_seconds=self.max_audio_seconds
-                    )
-                    if pm.over:
-                        raise InputError(
-                            "still over the limits after splitting: " + "; ".join(pm.over),
-                            index=index,
-                            item=piece.label,
-                            fix="split this input yourself into smaller pieces",
-                            over_limit=True,
-                        )
-                    parts.append((piece, pm.tokens))
-                logger.info("input #%d (%s) split into %d pieces", index, item.label, len(parts))
-            items.append(item)
-            pieces.append(
-                [
-                    contents.build(p, model=self.model, task=task, vertexai=vertex, tokens=t)
-                    for p, t in parts
-                ]
-            )
-        return _Plan(items, pieces)
+                parts.append((piece, pm.tokens))
+            logger.info("input #%d (%s) split into %d pieces", index, item.label, len(parts))
+        wire = [
+            contents.build(p, model=self.model, task=task, vertexai=vertex, tokens=t)
+            for p, t in parts
+        ]
+        return item, wire
 
     def _batches(self, todo: list[WireItem]) -> list[list[WireItem]]:
         """Pack items into calls bounded by count and bytes; one call per task/title group."""

@@ -7,7 +7,9 @@ Sources: Google's Gemini Embedding 2 docs and model card (see FACTS.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 DEFAULT_MODEL = "gemini-embedding-2"
 
@@ -78,6 +80,18 @@ class Quota:
             raise ValueError("a Quota needs requests_per_minute > 0 and window_s > 0")
         if self.per not in ("input", "request"):
             raise ValueError("Quota.per must be 'input' or 'request'")
+
+    @classmethod
+    def of(cls, value: Quota | Mapping[str, Any] | None) -> Quota | None:
+        """A ``Quota`` from itself, a dict of its fields (a config file's form), or None."""
+        if value is None or isinstance(value, Quota):
+            return value
+        if not isinstance(value, Mapping):
+            raise TypeError(f"quota must be a ge2.Quota or a dict of its fields, not {value!r}")
+        unknown = sorted(set(value) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown Quota field(s) {unknown}")
+        return cls(**value)
 
 
 #: Published tiers (reported); pass your own ``Quota`` for anything else.

@@ -59,6 +59,28 @@ def test_bad_input_raises_before_sending(emb: ge2.Embedder) -> None:
         emb._plan(["fine", 42], "document")
 
 
+def test_check_reports_each_refused_input_without_sending() -> None:
+    emb = ge2.Embedder(api_key="k", overflow="error")  # sockets are off: nothing is sent
+    errors = emb.check(["fine", 42, "", "word " * 20000, ge2.Image(b"not an image")])
+    assert errors[0] is None
+    assert [e.index for e in errors[1:] if e is not None] == [1, 2, 3, 4]
+    assert "empty text" in str(errors[2]) and not errors[2].over_limit
+    assert errors[3].over_limit and "overflow='split'" in str(errors[3])
+    # what check accepts, embed plans without a refusal; split inputs are fine
+    assert ge2.Embedder(api_key="k").check(["word " * 20000]) == [None]
+    assert emb.check([]) == []
+
+
+def test_quota_from_a_dict_reaches_the_pacer() -> None:
+    emb = ge2.Embedder(api_key="k", quota={"requests_per_minute": 100, "window_s": 10})
+    assert emb.pacer.quota == ge2.Quota(100, window_s=10)
+    assert ge2.Embedder(api_key="k").pacer.quota is None
+    with pytest.raises(ValueError, match=r"unknown Quota field\(s\) \['rpm'\]"):
+        ge2.Embedder(api_key="k", quota={"rpm": 100})
+    with pytest.raises(TypeError, match=r"ge2\.Quota or a dict"):
+        ge2.Embedder(api_key="k", quota=100)  # type: ignore[arg-type]
+
+
 def test_overflow_error_policy() -> None:
     emb = ge2.Embedder(api_key="k", overflow="error")
     with pytest.raises(ge2.InputError, match=r"over the model's limits.*overflow='split'"):
