@@ -10,9 +10,10 @@ retries, splitting and task instructions are ``ge2.Embedder``'s; these classes t
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import io
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ class _GE2Component:
     timeout: float | None
     max_retries: int | None
     cache: bool | str
+    quota: ge2.Quota | None
     overflow: str = "split"
     progress_bar: bool = False
     batch_size: int = _BATCH
@@ -76,6 +78,7 @@ class _GE2Component:
             )
         if "task_type" in (self.config or {}):
             logger.warning("config['task_type'] is ignored: ge2 expresses the task for the model")
+        self.quota = ge2.Quota.of(self.quota)  # a dict (from YAML) checked now, not at run
         self._embedder: ge2.Embedder | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,6 +87,8 @@ class _GE2Component:
         values = {n: getattr(self, n) for n in names}
         if values.get("image_size"):
             values["image_size"] = list(values["image_size"])  # YAML has no tuples
+        if values["quota"] is not None:
+            values["quota"] = dataclasses.asdict(values["quota"])
         return default_to_dict(self, **values)
 
     @classmethod
@@ -107,6 +112,7 @@ class _GE2Component:
             "cache": self.cache,
             "batch_size": self.batch_size,
             "max_concurrency": self.max_concurrency,
+            "quota": self.quota,
             # True means "when it helps": ge2 shows one on a terminal for multi-batch jobs.
             "progress": None if self.progress_bar else False,
             "dimensions": dimensions,
@@ -162,6 +168,7 @@ class GE2TextEmbedder(_GE2Component):
         timeout: float | None = None,
         max_retries: int | None = None,
         cache: bool | str = False,
+        quota: ge2.Quota | dict[str, Any] | None = None,
     ) -> None:
         """Nothing is sent until ``run``.
 
@@ -171,6 +178,9 @@ class GE2TextEmbedder(_GE2Component):
             ``config={"output_dimensionality": n}`` works too.
         :param task: "query", or "question_answering", "fact_checking", "code_retrieval".
         :param cache: True (ge2's default file), a path, or False.
+        :param quota: your rate tier, a ``ge2.Quota`` or a dict of its fields (e.g.
+            ``{"requests_per_minute": 100}``): ge2 paces requests to it instead of running
+            into 429s. Serialised with the component. Default: unpaced.
         """
         self._store(locals())
 
@@ -201,9 +211,31 @@ class GE2TextEmbedder(_GE2Component):
         return {"embedding": vector, "meta": self._meta(before)}
 
 
+@dataclass
+class _Job:
+    """One ``run``: the Documents, their ge2 inputs, who is sent (``todo``), who failed why."""
+
+    documents: list[Document]
+    inputs: list[Any]
+    failures: dict[int, str]
+    before: ge2.Usage
+    todo: list[int] = dataclasses.field(default_factory=list)
+
+    @property
+    def items(self) -> list[Any]:
+        return [self.inputs[i] for i in self.todo]
+
+
+def _reason(exc: ge2.InputError) -> str:
+    """An InputError without its ``input #k`` (k counts the inputs sent, not the Documents)."""
+    return f"{exc.item}: {exc.problem}" + (f". Fix: {exc.fix}" if exc.fix else "")
+
+
 class _DocumentComponent(_GE2Component):
     """Shared by the document embedders: skip-or-raise on failures, Documents out."""
 
+    #: One pooled vector per Document (text), or one Document per piece (media).
+    pooled: bool = False
     raise_on_failure: bool
     meta_fields_to_embed: list[str] | None
     embedding_separator: str
@@ -240,115 +272,84 @@ class _DocumentComponent(_GE2Component):
     def _input_of(self, doc: Document) -> Any:
         raise NotImplementedError
 
-    def _call(self, items: list[Any]) -> list[list[ge2.Piece]]:
-        pieces: list[list[ge2.Piece]] = self.embedder.embed_pieces(items, task="document")
-        return pieces
+    def _prepare_documents(self, documents: list[Document]) -> _Job:
+        """The Documents as ge2 inputs; with ``raise_on_failure=False`` the ones the adapter
+        or the core (``Embedder.check``) refuses are set aside, so one call embeds the rest."""
+        job = _Job(documents, *self._inputs(documents), before=self.embedder.usage)
+        job.todo = [i for i, item in enumerate(job.inputs) if item is not None]
+        if job.todo and not self.raise_on_failure:
+            refused = self.embedder.check(job.items, task="document")
+            for i, exc in zip(job.todo, refused, strict=True):
+                if exc is not None:
+                    job.failures[i] = _reason(exc)
+            job.todo = [i for i in job.todo if i not in job.failures]
+        return job
 
-    async def _acall(self, items: list[Any]) -> list[list[ge2.Piece]]:
-        pieces: list[list[ge2.Piece]] = await self.embedder.aembed_pieces(items, task="document")
-        return pieces
+    def _embed(self, items: list[Any]) -> list[Any]:
+        """Per item its vector (``pooled``) or its pieces; no call at all for no items."""
+        embed = self.embedder.embed if self.pooled else self.embedder.embed_pieces
+        results: list[Any] = embed(items, task="document") if items else []
+        return results
 
-    def _todo(self, inputs: list[Any], failures: dict[int, str]) -> list[int]:
-        return [i for i, item in enumerate(inputs) if item is not None and i not in failures]
+    async def _aembed(self, items: list[Any]) -> list[Any]:
+        embed = self.embedder.aembed if self.pooled else self.embedder.aembed_pieces
+        results: list[Any] = await embed(items, task="document") if items else []
+        return results
 
-    def _refused(self, exc: ge2.InputError, todo: list[int], failures: dict[int, str]) -> None:
-        """The core checks every input before sending: drop the one it refused, try again."""
-        if self.raise_on_failure or exc.index is None:
-            raise exc
-        failures[todo[exc.index]] = f"{exc.item}: {exc.problem}" + (
-            f". Fix: {exc.fix}" if exc.fix else ""
-        )
-
-    def _partial(
-        self, exc: ge2.EmbeddingError, todo: list[int], out: list[Any], failures: dict[int, str]
-    ) -> None:
-        """Some inputs failed at the API: keep every vector that came back, report the rest.
-
-        (An input that was split gets the mean of its pieces here, as ``Embedder.embed``.)
-        """
+    def _partial(self, job: _Job, exc: ge2.EmbeddingError) -> list[Any]:
+        """Some inputs failed at the API: keep every result that came back, report the rest."""
         if self.raise_on_failure:
             raise exc
-        for pos, vector in enumerate(exc.vectors):
-            if vector is not None:
-                out[todo[pos]] = [ge2.Piece(ge2.Text(""), vector, todo[pos])]
         for failure in exc.failures:
-            failures[todo[failure.index]] = str(failure.error)
+            job.failures[job.todo[failure.index]] = str(failure.error)
+        kept: list[Any] = exc.vectors if self.pooled else exc.pieces
+        return kept
 
-    def _embed(self, inputs: list[Any], failures: dict[int, str]) -> list[Any]:
-        out: list[Any] = [None] * len(inputs)
-        while todo := self._todo(inputs, failures):
-            try:
-                results = self._call([inputs[i] for i in todo])
-            except ge2.InputError as exc:
-                self._refused(exc, todo, failures)
-                continue
-            except ge2.EmbeddingError as exc:
-                self._partial(exc, todo, out, failures)
-                break
-            for i, pieces in zip(todo, results, strict=True):
-                out[i] = pieces
-            break
-        return out
+    def _documents_for(self, doc: Document, item: Any, result: Any) -> list[Document]:
+        return [replace(doc, embedding=result)]
 
-    async def _aembed(self, inputs: list[Any], failures: dict[int, str]) -> list[Any]:
-        out: list[Any] = [None] * len(inputs)
-        while todo := self._todo(inputs, failures):
-            try:
-                results = await self._acall([inputs[i] for i in todo])
-            except ge2.InputError as exc:
-                self._refused(exc, todo, failures)
-                continue
-            except ge2.EmbeddingError as exc:
-                self._partial(exc, todo, out, failures)
-                break
-            for i, pieces in zip(todo, results, strict=True):
-                out[i] = pieces
-            break
-        return out
-
-    def _documents_for(self, doc: Document, item: Any, pieces: list[ge2.Piece]) -> list[Document]:
-        return [replace(doc, embedding=pieces[0].vector)]
-
-    def _output(
-        self,
-        documents: list[Document],
-        inputs: list[Any],
-        results: list[Any],
-        failures: dict[int, str],
-        meta: dict[str, Any],
-    ) -> dict[str, Any]:
+    def _parse_documents(self, job: _Job, results: list[Any]) -> dict[str, Any]:
+        """Documents in order (a split one as its pieces), failures in ``meta["failures"]``."""
+        by_position = dict(zip(job.todo, results, strict=True))
         out: list[Document] = []
-        for doc, item, pieces in zip(documents, inputs, results, strict=True):
-            if pieces is None:
+        for i, doc in enumerate(job.documents):
+            result = by_position.get(i)
+            if result is None:
                 out.append(replace(doc))  # not embedded; listed in meta["failures"]
             else:
-                out.extend(self._documents_for(doc, item, pieces))
-        if failures:
+                out.extend(self._documents_for(doc, job.inputs[i], result))
+        meta = self._meta(job.before)
+        if job.failures:
             meta["failures"] = [
-                {"document_id": documents[i].id, "error": failures[i]} for i in sorted(failures)
+                {"document_id": job.documents[i].id, "error": job.failures[i]}
+                for i in sorted(job.failures)
             ]
             logger.warning(
                 "{failed} of {total} documents were not embedded; see meta['failures']",
-                failed=len(failures),
-                total=len(documents),
+                failed=len(job.failures),
+                total=len(job.documents),
             )
         return {"documents": out, "meta": meta}
 
     @component.output_types(documents=list[Document], meta=dict[str, Any])
     def run(self, documents: list[Document]) -> dict[str, Any]:
         """Embed ``documents``: ``{"documents": [... with .embedding], "meta": {...}}``."""
-        before = self.embedder.usage
-        inputs, failures = self._inputs(documents)
-        results = self._embed(inputs, failures)
-        return self._output(documents, inputs, results, failures, self._meta(before))
+        job = self._prepare_documents(documents)
+        try:
+            results = self._embed(job.items)
+        except ge2.EmbeddingError as exc:
+            results = self._partial(job, exc)
+        return self._parse_documents(job, results)
 
     @component.output_types(documents=list[Document], meta=dict[str, Any])
     async def run_async(self, documents: list[Document]) -> dict[str, Any]:
         """Async twin of ``run``."""
-        before = self.embedder.usage
-        inputs, failures = self._inputs(documents)
-        results = await self._aembed(inputs, failures)
-        return self._output(documents, inputs, results, failures, self._meta(before))
+        job = self._prepare_documents(documents)
+        try:
+            results = await self._aembed(job.items)
+        except ge2.EmbeddingError as exc:
+            results = self._partial(job, exc)
+        return self._parse_documents(job, results)
 
 
 @component
@@ -359,6 +360,8 @@ class GE2DocumentEmbedder(_DocumentComponent):
     pieces' vectors. A Document with no text fails clearly, or with ``raise_on_failure=False``
     comes back without an embedding, listed in ``meta["failures"]``; the others keep theirs.
     """
+
+    pooled = True  # ge2 mean-pools the pieces of an over-long text: one vector per Document
 
     def __init__(
         self,
@@ -382,6 +385,7 @@ class GE2DocumentEmbedder(_DocumentComponent):
         max_retries: int | None = None,
         max_concurrency: int = 4,
         cache: bool | str = False,
+        quota: ge2.Quota | dict[str, Any] | None = None,
         overflow: str = "split",
         raise_on_failure: bool = True,
     ) -> None:
@@ -416,15 +420,6 @@ class GE2DocumentEmbedder(_DocumentComponent):
             raise ValueError(f"no text to embed (content is empty{hint})")
         title = doc.meta.get(self.title_meta_field) if self.title_meta_field else None
         return ge2.Text(text, title=None if title is None else str(title))
-
-    def _call(self, items: list[Any]) -> list[list[ge2.Piece]]:
-        # One vector per Document: ge2 mean-pools the pieces of an over-long text.
-        vectors = self.embedder.embed(items, task="document")
-        return [[ge2.Piece(it, v, i)] for i, (it, v) in enumerate(zip(items, vectors, strict=True))]
-
-    async def _acall(self, items: list[Any]) -> list[list[ge2.Piece]]:
-        vectors = await self.embedder.aembed(items, task="document")
-        return [[ge2.Piece(it, v, i)] for i, (it, v) in enumerate(zip(items, vectors, strict=True))]
 
 
 @component
@@ -461,6 +456,7 @@ class GE2DocumentImageEmbedder(_DocumentComponent):
         max_retries: int | None = None,
         max_concurrency: int = 4,
         cache: bool | str = False,
+        quota: ge2.Quota | dict[str, Any] | None = None,
         overflow: str = "split",
         raise_on_failure: bool = True,
     ) -> None:
@@ -516,7 +512,8 @@ class GE2DocumentImageEmbedder(_DocumentComponent):
         caption = self._meta_text(doc)
         return ge2.Mixed([self.embedding_separator.join(caption), item]) if caption else item
 
-    def _documents_for(self, doc: Document, item: Any, pieces: list[ge2.Piece]) -> list[Document]:
+    def _documents_for(self, doc: Document, item: Any, result: Any) -> list[Document]:
+        pieces: list[ge2.Piece] = result
         media = item.parts[-1] if isinstance(item, ge2.Mixed) else item
         source: dict[str, Any] = {"type": media.modality}
         if doc.blob is not None:

@@ -276,3 +276,26 @@ def test_api_failures_keep_what_was_embedded(emulator_env: Any) -> None:
     with pytest.raises(ge2.EmbeddingError) as info:
         GE2DocumentImageEmbedder(dimensions=DIMS).run([docs[0], docs[1], docs[3]])
     assert [v is not None for v in info.value.vectors] == [True, False, True]
+
+
+async def test_a_partial_failure_keeps_split_pieces_in_run_and_run_async(
+    emulator_env: Any,
+) -> None:
+    # The emulator refuses audio over 1 s; the 9-page PDF is split into two pieces.
+    emulator_env.configure(max_audio_seconds=1)
+    pages = [f"page {i} is about topic{i}" for i in range(1, 10)]
+    docs = [
+        Document(blob=ByteStream(samples.pdf(pages), mime_type="application/pdf")),
+        Document(blob=ByteStream(samples.audio(3.0), mime_type="audio/wav")),
+        Document(blob=ByteStream(samples.png(description="a red kite"))),
+    ]
+    comp = GE2DocumentImageEmbedder(dimensions=DIMS, raise_on_failure=False)
+    outs = [comp.run(docs), await comp.run_async(docs)]
+    for out in outs:
+        got = [(d.meta.get("split_id"), d.embedding is not None) for d in out["documents"]]
+        assert got == [(0, True), (1, True), (None, False), (None, True)]
+        assert out["documents"][1].meta["source_id"] == docs[0].id
+        assert [f["document_id"] for f in out["meta"]["failures"]] == [docs[1].id]
+    assert [d.embedding for d in outs[0]["documents"]] == [
+        d.embedding for d in outs[1]["documents"]
+    ]

@@ -111,6 +111,33 @@ def test_media_settings_round_trip_through_yaml(key_in_env: str) -> None:
     assert loaded.dumps() == text
 
 
+@pytest.mark.parametrize("cls", COMPONENTS)
+def test_quota_round_trips_and_reaches_the_pacer(cls: type, key_in_env: str) -> None:
+    for given in ({"requests_per_minute": 100, "window_s": 10}, ge2.Quota(100, window_s=10)):
+        comp = cls(quota=given)
+        data = comp.to_dict()
+        assert data["init_parameters"]["quota"] == {
+            "requests_per_minute": 100,
+            "tokens_per_minute": None,
+            "requests_per_day": None,
+            "per": "input",
+            "window_s": 10,
+        }
+        again = cls.from_dict(data)
+        assert again.to_dict() == data
+        assert again.embedder.pacer.quota == ge2.Quota(100, window_s=10)
+    assert cls().embedder.pacer.quota is None
+    with pytest.raises(ValueError, match="unknown Quota field"):
+        cls(quota={"rpm": 100})
+
+
+def test_quota_survives_a_yaml_pipeline(key_in_env: str) -> None:
+    pipe = Pipeline()
+    pipe.add_component("docs", GE2DocumentEmbedder(quota=ge2.limits.FREE_TIER))
+    loaded = Pipeline.loads(pipe.dumps(), allowed_modules=["ge2.integrations.haystack"])
+    assert loaded.get_component("docs").embedder.pacer.quota == ge2.limits.FREE_TIER
+
+
 def test_a_token_secret_is_never_serialised() -> None:
     comp = GE2TextEmbedder(api_key=Secret.from_token(KEY))
     with pytest.raises(ValueError, match="Cannot serialize token-based secret"):
