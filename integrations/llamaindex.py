@@ -9,9 +9,10 @@ retries and caching all happen in the one ``ge2.Embedder`` it wraps.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -140,6 +141,10 @@ class GE2Embedding(MultiModalEmbedding):
     cache: bool | str = Field(
         default=False, description="ge2's persistent cache: True, a file path, or off."
     )
+    quota: ge2.Quota | None = Field(
+        default=None,
+        description="Rate tier to pace to (a ge2.Quota or a dict of its fields), not into 429s.",
+    )
 
     _embedder: ge2.Embedder = PrivateAttr()
 
@@ -149,6 +154,12 @@ class GE2Embedding(MultiModalEmbedding):
         """A ``pathlib.Path`` is kept as a string so ``to_json`` works."""
         return os.fspath(value) if isinstance(value, os.PathLike) else value
 
+    @field_validator("quota", mode="before")
+    @classmethod
+    def _quota(cls, value: Any) -> ge2.Quota | None:
+        """A dict (from ``to_dict`` or a config file) is checked strictly: no typo passes."""
+        return ge2.Quota.of(value)
+
     def __init__(
         self, *, embedder: ge2.Embedder | None = None, client: Any = None, **data: Any
     ) -> None:
@@ -156,10 +167,13 @@ class GE2Embedding(MultiModalEmbedding):
             if client is not None:
                 raise ge2.ConfigurationError("pass either embedder= or client=, not both")
             data.setdefault("dimensions", embedder.dimensions)
+            if data.get("quota") is not None:
+                data["quota"] = ge2.Quota.of(data["quota"])
             mirrored = {
                 "model_name": embedder.model,
                 "embed_batch_size": embedder.batch_size,
                 "num_workers": embedder.max_concurrency,
+                "quota": embedder.pacer.quota,
             }
             for name, value in mirrored.items():
                 if data.get(name, value) != value:
@@ -181,6 +195,7 @@ class GE2Embedding(MultiModalEmbedding):
                 location=self.location,
                 base_url=self.base_url,
                 cache=self.cache,
+                quota=self.quota,
                 batch_size=min(self.embed_batch_size, ge2.limits.MAX_BATCH_REQUESTS),
                 **({"max_concurrency": self.num_workers} if self.num_workers else {}),
             )
@@ -235,34 +250,24 @@ class GE2Embedding(MultiModalEmbedding):
 
     # -- batches: one core call each (the base classes would chunk by embed_batch_size) ----
 
-    def _observed(self, chunks: list[Any], run: Callable[[], list[Embedding]]) -> list[Embedding]:
-        """Run one embedding call inside LlamaIndex's callback and instrumentation events."""
-        payload = self.to_payload()
-        texts = all(isinstance(c, str) for c in chunks)
-        if texts:
-            dispatcher.event(EmbeddingStartEvent(model_dict=payload))
-        with self.callback_manager.event(
-            CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: payload}
-        ) as event:
-            vectors = run()
-            event.on_end(payload={EventPayload.CHUNKS: chunks, EventPayload.EMBEDDINGS: vectors})
-        if texts:
-            dispatcher.event(EmbeddingEndEvent(chunks=chunks, embeddings=vectors))
-        return vectors
+    @contextlib.contextmanager
+    def _observed(self, chunks: list[Any]) -> Iterator[list[Embedding]]:
+        """LlamaIndex's callback and instrumentation events around one embedding call.
 
-    async def _aobserved(self, chunks: list[Any], run: Callable[[], Any]) -> list[Embedding]:
+        The caller fills the yielded list with the vectors, so sync and async share it.
+        """
         payload = self.to_payload()
         texts = all(isinstance(c, str) for c in chunks)
         if texts:
             dispatcher.event(EmbeddingStartEvent(model_dict=payload))
+        vectors: list[Embedding] = []
         with self.callback_manager.event(
             CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: payload}
         ) as event:
-            vectors: list[Embedding] = await run()
+            yield vectors
             event.on_end(payload={EventPayload.CHUNKS: chunks, EventPayload.EMBEDDINGS: vectors})
         if texts:
             dispatcher.event(EmbeddingEndEvent(chunks=chunks, embeddings=vectors))
-        return vectors
 
     def get_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
@@ -275,7 +280,9 @@ class GE2Embedding(MultiModalEmbedding):
         run = (
             self._get_text_embeddings_cached if self.embeddings_cache else self._get_text_embeddings
         )
-        return self._observed(list(texts), lambda: run(list(texts)))
+        with self._observed(list(texts)) as vectors:
+            vectors.extend(run(list(texts)))
+        return vectors
 
     async def aget_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
@@ -290,7 +297,9 @@ class GE2Embedding(MultiModalEmbedding):
             if self.embeddings_cache
             else self._aget_text_embeddings
         )
-        return await self._aobserved(list(texts), lambda: run(list(texts)))
+        with self._observed(list(texts)) as vectors:
+            vectors.extend(await run(list(texts)))
+        return vectors
 
     def get_image_embedding_batch(
         self, img_file_paths: list[ImageType], show_progress: bool = False
@@ -298,7 +307,9 @@ class GE2Embedding(MultiModalEmbedding):
         if not img_file_paths:
             return []
         paths = list(img_file_paths)
-        return self._observed(paths, lambda: self._get_image_embeddings(paths))
+        with self._observed(paths) as vectors:
+            vectors.extend(self._get_image_embeddings(paths))
+        return vectors
 
     async def aget_image_embedding_batch(
         self, img_file_paths: list[ImageType], show_progress: bool = False
@@ -306,7 +317,9 @@ class GE2Embedding(MultiModalEmbedding):
         if not img_file_paths:
             return []
         paths = list(img_file_paths)
-        return await self._aobserved(paths, lambda: self._aget_image_embeddings(paths))
+        with self._observed(paths) as vectors:
+            vectors.extend(await self._aget_image_embeddings(paths))
+        return vectors
 
     # -- nodes: media resources, not just text ---------------------------------------------
 
@@ -322,23 +335,30 @@ class GE2Embedding(MultiModalEmbedding):
         return inputs
 
     @staticmethod
-    def _node_error(nodes: Sequence[BaseNode], exc: ge2.GE2Error) -> ge2.GE2Error:
-        """The same error, naming nodes by id; embedded nodes keep their vectors."""
-        if isinstance(exc, ge2.InputError) and exc.index is not None:
-            node = nodes[exc.index]
-            return ge2.InputError(
-                exc.problem, index=exc.index, item=_node_label(node, exc.item), fix=exc.fix
-            )
-        if isinstance(exc, ge2.EmbeddingError):
-            for node, vector in zip(nodes, exc.vectors, strict=True):
-                if vector is not None:
-                    node.embedding = vector
+    @contextlib.contextmanager
+    def _node_errors(nodes: Sequence[BaseNode]) -> Iterator[None]:
+        """Errors name nodes by id; on ``EmbeddingError`` embedded nodes keep their vectors."""
+        try:
+            yield
+        except ge2.InputError as exc:
+            if exc.index is None:
+                raise
+            item = _node_label(nodes[exc.index], exc.item)
+            raise ge2.InputError(
+                exc.problem, index=exc.index, item=item, fix=exc.fix, over_limit=exc.over_limit
+            ) from exc
+        except ge2.EmbeddingError as exc:
+            _set_embeddings(nodes, exc.vectors)
             failures = [
                 ge2.ItemFailure(f.index, f.error, _node_label(nodes[f.index], f.item))
                 for f in exc.failures
             ]
-            return ge2.EmbeddingError(exc.vectors, failures)
-        return exc
+            raise ge2.EmbeddingError(exc.vectors, failures, exc.pieces) from exc
+
+    def _prepare_nodes(self, nodes: Sequence[BaseNode]) -> tuple[list[Any], list[str]]:
+        """Per node its ge2 input, and its text for LlamaIndex's events."""
+        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+        return self._node_inputs(nodes), texts
 
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
         """Embed nodes from their media and text (document task), setting ``node.embedding``.
@@ -348,26 +368,25 @@ class GE2Embedding(MultiModalEmbedding):
         """
         if not nodes:
             return nodes
-        inputs = self._node_inputs(nodes)
-        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
-        try:
-            vectors = self._observed(texts, lambda: self._embed(inputs, "document"))
-        except (ge2.InputError, ge2.EmbeddingError) as exc:
-            raise self._node_error(nodes, exc) from exc
-        for node, vector in zip(nodes, vectors, strict=True):
-            node.embedding = vector
-        return nodes
+        inputs, texts = self._prepare_nodes(nodes)
+        with self._node_errors(nodes), self._observed(texts) as vectors:
+            vectors.extend(self._embed(inputs, "document"))
+        return _set_embeddings(nodes, vectors)
 
     async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
         """Async twin of ``__call__``."""
         if not nodes:
             return nodes
-        inputs = self._node_inputs(nodes)
-        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
-        try:
-            vectors = await self._aobserved(texts, lambda: self._aembed(inputs, "document"))
-        except (ge2.InputError, ge2.EmbeddingError) as exc:
-            raise self._node_error(nodes, exc) from exc
-        for node, vector in zip(nodes, vectors, strict=True):
+        inputs, texts = self._prepare_nodes(nodes)
+        with self._node_errors(nodes), self._observed(texts) as vectors:
+            vectors.extend(await self._aembed(inputs, "document"))
+        return _set_embeddings(nodes, vectors)
+
+
+def _set_embeddings(
+    nodes: Sequence[BaseNode], vectors: Sequence[Embedding | None]
+) -> Sequence[BaseNode]:
+    for node, vector in zip(nodes, vectors, strict=True):
+        if vector is not None:
             node.embedding = vector
-        return nodes
+    return nodes

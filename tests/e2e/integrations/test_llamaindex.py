@@ -337,6 +337,7 @@ async def test_one_failing_node_keeps_the_others(
     ok = [n for i, n in enumerate(nodes) if i != 3]
     assert all(len(n.embedding or []) == DIMS for n in ok)
     assert err.vectors[0] == nodes[0].embedding
+    assert err.pieces[3] is None and err.pieces[0] is not None  # kept per input
     # The kept nodes index and retrieve as usual.
     index = VectorStoreIndex([], embed_model=embed_model)
     index.insert_nodes(ok)

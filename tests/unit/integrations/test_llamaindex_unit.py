@@ -132,6 +132,25 @@ def test_round_trip_without_key() -> None:
     assert again.embedder.batch_size == 7
 
 
+def test_quota_round_trips_and_reaches_the_pacer(recorder: RecordingEmbedder) -> None:
+    for given in ({"requests_per_minute": 100, "window_s": 10}, ge2.Quota(100, window_s=10)):
+        emb = GE2Embedding(quota=given)
+        assert emb.embedder.pacer.quota == ge2.Quota(100, window_s=10)
+        data = emb.to_dict()
+        assert data["quota"]["requests_per_minute"] == 100 and data["quota"]["window_s"] == 10
+        again = GE2Embedding.from_dict(data)
+        assert again.to_dict() == data
+        assert again.embedder.pacer.quota == ge2.Quota(100, window_s=10)
+        assert GE2Embedding.from_json(emb.to_json()).embedder.pacer.quota == emb.quota
+    assert GE2Embedding().embedder.pacer.quota is None
+    with pytest.raises(ValueError, match="unknown Quota field"):
+        GE2Embedding(quota={"requests_per_minute": 100, "rpm": 5})
+    # a shared embedder carries its own quota; a different one here is refused
+    with pytest.raises(ge2.ConfigurationError, match="quota"):
+        GE2Embedding(embedder=recorder, quota={"requests_per_minute": 5})
+    assert GE2Embedding(embedder=recorder).quota is None
+
+
 def test_key_is_never_shown() -> None:
     emb = GE2Embedding(api_key=KEY)
     assert emb.api_key is not None and emb.api_key.get_secret_value() == KEY
