@@ -92,7 +92,10 @@ class GE2Embeddings(BaseModel, Embeddings):
     )
     max_concurrency: int = Field(default=4, ge=1)
     cache: bool | str | Path | ge2.EmbeddingCache = False
-    quota: ge2.Quota | None = None
+    quota: ge2.Quota | None = Field(
+        default=None,
+        description="Rate tier to pace to (a ge2.Quota or a dict of its fields), not into 429s.",
+    )
     max_retries: int = Field(default=6, ge=0)
     timeout: float | None = 120.0
     overflow: Literal["split", "error"] = "split"
@@ -106,6 +109,12 @@ class GE2Embeddings(BaseModel, Embeddings):
         if task not in ge2.TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {', '.join(ge2.TASKS)}")
         return task
+
+    @field_validator("quota", mode="before")
+    @classmethod
+    def _quota(cls, value: Any) -> ge2.Quota | None:
+        """A dict (a config file's form) is checked strictly: a misspelt field fails."""
+        return ge2.Quota.of(value)
 
     @model_validator(mode="after")
     def _build_embedder(self) -> GE2Embeddings:
@@ -192,19 +201,19 @@ class GE2Embeddings(BaseModel, Embeddings):
 
     def embed_image(self, uris: Sequence[MediaSource]) -> list[Vector]:
         """One vector per image (path, gs:// / https:// URI or bytes); OpenCLIP's name."""
-        return self.embed_media([ge2.Image(_source(u)) for u in uris])
+        return self.embed_media([ge2.Image(u) for u in uris])
 
     def embed_audio(self, uris: Sequence[MediaSource]) -> list[Vector]:
         """One vector per audio clip (MP3, WAV); longer clips are split and pooled."""
-        return self.embed_media([ge2.Audio(_source(u)) for u in uris])
+        return self.embed_media([ge2.Audio(u) for u in uris])
 
     def embed_video(self, uris: Sequence[MediaSource]) -> list[Vector]:
         """One vector per video (MP4, MOV); longer videos are split and pooled."""
-        return self.embed_media([ge2.Video(_source(u)) for u in uris])
+        return self.embed_media([ge2.Video(u) for u in uris])
 
     def embed_pdf(self, uris: Sequence[MediaSource]) -> list[Vector]:
         """One vector per PDF; use ``add_media`` for one vector per page window."""
-        return self.embed_media([ge2.Pdf(_source(u)) for u in uris])
+        return self.embed_media([ge2.Pdf(u) for u in uris])
 
     def embed_media(self, items: Sequence[Any], *, task: str | None = None) -> list[Vector]:
         """One vector per ge2 input: ``str`` is text, ``Path``/bytes are loaded by content,
@@ -216,19 +225,19 @@ class GE2Embeddings(BaseModel, Embeddings):
 
     async def aembed_image(self, uris: Sequence[MediaSource]) -> list[Vector]:
         """Async twin of ``embed_image``."""
-        return await self.aembed_media([ge2.Image(_source(u)) for u in uris])
+        return await self.aembed_media([ge2.Image(u) for u in uris])
 
     async def aembed_audio(self, uris: Sequence[MediaSource]) -> list[Vector]:
         """Async twin of ``embed_audio``."""
-        return await self.aembed_media([ge2.Audio(_source(u)) for u in uris])
+        return await self.aembed_media([ge2.Audio(u) for u in uris])
 
     async def aembed_video(self, uris: Sequence[MediaSource]) -> list[Vector]:
         """Async twin of ``embed_video``."""
-        return await self.aembed_media([ge2.Video(_source(u)) for u in uris])
+        return await self.aembed_media([ge2.Video(u) for u in uris])
 
     async def aembed_pdf(self, uris: Sequence[MediaSource]) -> list[Vector]:
         """Async twin of ``embed_pdf``."""
-        return await self.aembed_media([ge2.Pdf(_source(u)) for u in uris])
+        return await self.aembed_media([ge2.Pdf(u) for u in uris])
 
     async def aembed_media(self, items: Sequence[Any], *, task: str | None = None) -> list[Vector]:
         """Async twin of ``embed_media``."""
@@ -319,13 +328,6 @@ def _with_ids(pairs: list[tuple[Document, Vector]], ids: list[str] | None) -> li
             "per piece); pass ids=None or one id per piece"
         )
     return [doc for doc, _ in pairs]
-
-
-def _source(uri: MediaSource) -> str | os.PathLike[str] | bytes:
-    """A media constructor's source: URIs stay strings, other strings are paths."""
-    if isinstance(uri, str) and not uri.startswith(_URI_SCHEMES):
-        return Path(uri)
-    return uri
 
 
 def _media_inputs(

@@ -69,6 +69,21 @@ def test_settings_reach_the_core() -> None:
     assert emb.query_task == "question_answering"
 
 
+def test_quota_round_trips_and_reaches_the_pacer() -> None:
+    for given in ({"requests_per_minute": 100, "window_s": 10}, ge2.Quota(100, window_s=10)):
+        emb = GE2Embeddings(quota=given, dimensions=256)
+        assert emb.quota == ge2.Quota(100, window_s=10)
+        assert emb.embedder is not None and emb.embedder.pacer.quota == emb.quota
+        data = emb.model_dump(mode="json")
+        assert data["quota"]["requests_per_minute"] == 100 and data["quota"]["window_s"] == 10
+        again = GE2Embeddings.model_validate(data)
+        assert again.embedder is not None and again.embedder.pacer.quota == emb.quota
+        assert again.model_dump(mode="json") == data
+    assert GE2Embeddings().embedder.pacer.quota is None  # type: ignore[union-attr]
+    with pytest.raises(ValidationError, match="unknown Quota field"):
+        GE2Embeddings(quota={"requests_per_minute": 100, "rpm": 5})
+
+
 def test_cache_path_is_passed_to_the_core(tmp_path: Path) -> None:
     emb = GE2Embeddings(cache=tmp_path / "lc.sqlite")
     assert emb.embedder is not None and emb.embedder.cache is not None
