@@ -46,8 +46,10 @@ class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
     persists names the API key's environment variable, never the key. ``overflow="error"``
     (the default) rejects an over-limit input before anything is sent, because a record can
     hold one vector; ``"split"`` mean-pools its pieces instead; ``add_media`` keeps them apart.
-    Other keyword options (``cache``, ``quota``, ``max_concurrency``, ``base_url``, ...) go
-    to ``ge2.Embedder`` and are not persisted.
+    ``quota`` (a ``ge2.Quota`` or a dict of its fields) paces requests to your tier. It is a
+    runtime option, like the other keywords (``cache``, ``max_concurrency``, ``base_url``,
+    ...) that go to ``ge2.Embedder``: not in the persisted config, so pass it again when you
+    re-open a collection with ``embedding_function=``.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
         vertexai: bool | None = None,
         project: str | None = None,
         location: str | None = None,
+        quota: ge2.Quota | Mapping[str, Any] | None = None,
         **options: Any,
     ) -> None:
         self.model = model
@@ -80,6 +83,7 @@ class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
             project=project,
             location=location,
             overflow=overflow,
+            quota=quota,
             **options,
         )
         self._options = options  # runtime settings (never the key) for the splitting twin
@@ -118,6 +122,7 @@ class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
                 "cache": e.cache if e.cache is not None else False,
             }
             self._splitter = ge2.Embedder(e.model, e.dimensions, overflow="split", **options)
+            self._splitter.pacer = e.pacer  # one schedule for one quota
         return self._splitter
 
     @staticmethod

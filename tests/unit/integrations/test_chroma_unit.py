@@ -79,6 +79,18 @@ def test_splitter_shares_client_cache_and_options(tmp_path: Path) -> None:
     ef.embedder.close()
 
 
+def test_quota_is_a_runtime_option_shared_with_the_splitter() -> None:
+    for given in ({"requests_per_minute": 100, "window_s": 10}, ge2.Quota(100, window_s=10)):
+        ef = GE2EmbeddingFunction(dimensions=256, api_key=SECRET, quota=given)
+        assert ef.embedder.pacer.quota == ge2.Quota(100, window_s=10)
+        assert ef.splitter.pacer is ef.embedder.pacer  # add_media counts against the same quota
+        assert "quota" not in ef.get_config()  # runtime only: not persisted with the collection
+        again = GE2EmbeddingFunction.build_from_config(ef.get_config())
+        assert again.embedder.pacer.quota is None
+    with pytest.raises(ValueError, match="unknown Quota field"):
+        GE2EmbeddingFunction(api_key_env_var=None, quota={"rpm": 5})
+
+
 def test_registered_under_its_name_for_reopening() -> None:
     assert GE2EmbeddingFunction.name() == "ge2"
     assert known_embedding_functions["ge2"] is GE2EmbeddingFunction
