@@ -362,12 +362,11 @@ class CollectionVectors:
             for k in range(len(flat)):
                 if owner_of[k] in bad and k not in errors:
                     errors[k] = "another part of this object failed to embed"
-            # The error keeps every vector that was made (a split input's pieces pooled,
-            # as EmbeddingError holds one vector per input): nothing embedded is lost.
+            # The error keeps every input's pieces (a split one still one object per piece).
             kept = {
-                k: [ge2.Piece(flat[k], list(exc.vectors[k]), k)]
-                for k in range(len(flat))
-                if owner_of[k] not in bad and exc.vectors[k] is not None
+                k: pieces
+                for k, pieces in enumerate(exc.pieces)
+                if owner_of[k] not in bad and pieces is not None
             }
             return kept, errors
         return dict(enumerate(result)), {}

@@ -341,6 +341,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="persistent embedding cache (SQLite file); off by default",
     )
     parser.add_argument(
+        "--rpm",
+        type=float,
+        default=None,
+        help="pace to this many inputs per minute (your quota tier), not into 429s",
+    )
+    parser.add_argument(
         "--text-task",
         default="raw",
         choices=ge2.TASKS,
@@ -375,6 +381,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def embedder_from_args(
+    args: argparse.Namespace, *, base_url: str | None = None, api_key: str | None = None
+) -> ge2.Embedder:
+    """The server's ``ge2.Embedder`` from the command line (no request is sent)."""
+    return ge2.Embedder(
+        args.model,
+        args.dimensions,
+        base_url=base_url,
+        api_key=api_key,
+        vertexai=args.vertexai,
+        cache=args.cache or False,
+        quota=ge2.Quota(args.rpm) if args.rpm else None,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; the API key comes from the SDK's environment variables."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -387,14 +408,7 @@ def run(args: argparse.Namespace) -> int:
         emulator = Emulator()
         emulator.start()
         base_url, api_key = emulator.url, "ge2-emulator"
-    embedder = ge2.Embedder(
-        args.model,
-        args.dimensions,
-        base_url=base_url,
-        api_key=api_key,
-        vertexai=args.vertexai,
-        cache=args.cache or False,
-    )
+    embedder = embedder_from_args(args, base_url=base_url, api_key=api_key)
     server = InferenceServer(
         embedder,
         host=args.host,

@@ -205,6 +205,19 @@ def test_failed_objects_are_reported_like_weaviates_batch_and_others_kept(
     assert set(standin.objects["Media"]) == {ids[0], ids[3]}
 
 
+def test_a_failed_object_leaves_the_pieces_of_a_split_one(
+    client: Any, standin: WeaviateStandIn, embedder: ge2.Embedder, ge2_emulator: Any
+) -> None:
+    ge2_emulator.configure(max_audio_seconds=1)  # the API refuses the 3 s clip
+    media = CollectionVectors.create_or_adopt(client, "Media", embedder, properties=PROPS)
+    pdf = samples.pdf([f"page {i} about solar panels" for i in range(1, 9)])  # 2 pieces
+    objects = [{"image": pdf}, {"image": samples.audio(3.0)}]
+    result = media.insert(objects, uuids=[generate_uuid5("pdf"), generate_uuid5("clip")])
+    assert set(result.errors) == {2} and "embedding failed" in result.errors[2].message
+    props = [r["properties"] for r in stored(standin)]
+    assert sorted((p["page_start"], p["piece_index"]) for p in props) == [(1, 0), (7, 1)]
+
+
 # -- beside the native module --------------------------------------------------------------
 
 

@@ -138,3 +138,24 @@ def test_bad_media_get_a_clear_4xx(body: dict[str, Any], status: int, words: str
 def test_vectors_needs_text() -> None:
     with pytest.raises(BadRequest, match="text must be"):
         _service().vectors({"config": {"task_type": "passage"}})
+
+
+def test_inference_server_rpm_reaches_the_pacer() -> None:
+    import argparse
+
+    from ge2.integrations.weaviate import inference
+
+    parser = argparse.ArgumentParser()
+    inference.add_arguments(parser)
+    paced = inference.embedder_from_args(parser.parse_args(["--rpm", "100"]), api_key="k")
+    assert paced.pacer.quota == ge2.Quota(100)
+    assert inference.embedder_from_args(parser.parse_args([]), api_key="k").pacer.quota is None
+
+
+def test_collection_vectors_paces_with_the_embedders_quota() -> None:
+    """CollectionVectors takes the caller's Embedder: its quota is the one that paces."""
+    from ge2.integrations.weaviate import CollectionVectors
+
+    emb = ge2.Embedder(api_key="k", quota={"requests_per_minute": 100})
+    helper = CollectionVectors(object(), emb, check=False)
+    assert helper.embedder.pacer.quota == ge2.Quota(100)
