@@ -417,8 +417,7 @@ def markdown(results: dict[str, Any], chart_path: Path | None) -> str:
         f"- corpus: {p['texts']} generated text chunks of 50-100 words; {p['images']} PNGs "
         f"(64x64); a {p['video_seconds'] / 60:.0f}-minute 160x120 1 fps video for the memory run",
         f"- every runner asks for {p['dims']} dimensions (peers through `output_dimensionality`)",
-        f'- ge2 paths: `quota=ge2.Quota(requests_per_minute={p["rpm"]:.0f}, per="request", '
-        f"window_s={p['rate_window_s']:g})`, "
+        f'- ge2 paths: `quota=ge2.Quota(requests_per_minute={p["rpm"]:.0f}, per="request")`, '
         f"`max_concurrency={p['concurrency']}`, `batch_size={p['batch']}`; peers run with their "
         "defaults plus the base URL, key, model and output size",
         f"- quota ceiling = items per request × {rps:g} allowed requests/s "

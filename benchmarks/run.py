@@ -170,7 +170,7 @@ def run_worker(
         str(concurrency),
     ]
     if rpm:
-        args += ["--rpm", str(rpm), "--window", str(profile.rate_window_s)]
+        args += ["--rpm", str(rpm)]
     if profile_path:
         args += ["--profile", str(profile_path)]
     args += ["--warmup", str(warmup)]

@@ -35,7 +35,6 @@ class Settings:
     dims: int
     concurrency: int
     rpm: float | None  # requests per minute the quota allows (per HTTP request); None: no quota
-    window_s: float = 60.0  # the server's counting window
     batch: int = 100
 
 
@@ -72,9 +71,7 @@ def _need(module: str, package: str) -> Any:
 def _quota(s: Settings) -> Any:
     import ge2
 
-    if not s.rpm:
-        return None
-    return ge2.Quota(requests_per_minute=s.rpm, per="request", window_s=s.window_s)
+    return ge2.Quota(requests_per_minute=s.rpm, per="request") if s.rpm else None
 
 
 def _core(s: Settings, **extra: Any) -> Any:
@@ -400,7 +397,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dims", type=int, default=768)
     p.add_argument("--concurrency", type=int, default=10)
     p.add_argument("--rpm", type=float, default=None)
-    p.add_argument("--window", type=float, default=60.0, help="the quota's window in seconds")
     p.add_argument("--profile", default=None, help="write merged cProfile stats here")
     p.add_argument("--warmup", type=int, default=1, help="embed this many items first, untimed")
     args = p.parse_args(argv)
@@ -412,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         data = list(manifest["images"])
     else:
         data = [args.manifest]
-    settings = Settings(args.url, args.dims, args.concurrency, args.rpm, args.window)
+    settings = Settings(args.url, args.dims, args.concurrency, args.rpm)
     n_inputs = len(manifest["images"]) + 1 if args.corpus == "memory" else len(data)
     base = {"runner": args.runner, "corpus": args.corpus, "inputs": n_inputs}
     try:

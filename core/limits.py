@@ -64,22 +64,13 @@ class Quota:
     """A rate tier that ge2 paces itself to, so a long job does not run into 429 storms.
 
     ``per="input"`` counts each embedded input as a request, as the Gemini API does;
-    ``per="request"`` counts HTTP calls (some proxies and Vertex quotas do). ``window_s`` is
-    the length of the server's counting window (a minute for the Gemini API); the rates are
-    always given per minute, so ``Quota(600, window_s=1)`` means 10 per second.
+    ``per="request"`` counts HTTP calls (some proxies and Vertex quotas do).
     """
 
     requests_per_minute: float
     tokens_per_minute: float | None = None
     requests_per_day: int | None = None
     per: str = "input"
-    window_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.requests_per_minute <= 0 or self.window_s <= 0:
-            raise ValueError("a Quota needs requests_per_minute > 0 and window_s > 0")
-        if self.per not in ("input", "request"):
-            raise ValueError("Quota.per must be 'input' or 'request'")
 
     @classmethod
     def of(cls, value: Quota | Mapping[str, Any] | None) -> Quota | None:
