@@ -72,8 +72,8 @@ def test_check_reports_each_refused_input_without_sending() -> None:
 
 
 def test_quota_from_a_dict_reaches_the_pacer() -> None:
-    emb = ge2.Embedder(api_key="k", quota={"requests_per_minute": 100, "window_s": 10})
-    assert emb.pacer.quota == ge2.Quota(100, window_s=10)
+    emb = ge2.Embedder(api_key="k", quota={"requests_per_minute": 100, "tokens_per_minute": 5000})
+    assert emb.pacer.quota == ge2.Quota(100, tokens_per_minute=5000)
     assert ge2.Embedder(api_key="k").pacer.quota is None
     with pytest.raises(ValueError, match=r"unknown Quota field\(s\) \['rpm'\]"):
         ge2.Embedder(api_key="k", quota={"rpm": 100})

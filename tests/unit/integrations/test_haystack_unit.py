@@ -113,7 +113,7 @@ def test_media_settings_round_trip_through_yaml(key_in_env: str) -> None:
 
 @pytest.mark.parametrize("cls", COMPONENTS)
 def test_quota_round_trips_and_reaches_the_pacer(cls: type, key_in_env: str) -> None:
-    for given in ({"requests_per_minute": 100, "window_s": 10}, ge2.Quota(100, window_s=10)):
+    for given in ({"requests_per_minute": 100, "tokens_per_minute": 5000}, ge2.Quota(100, tokens_per_minute=5000)):
         comp = cls(quota=given)
         data = comp.to_dict()
         assert data["init_parameters"]["quota"] == {
@@ -121,11 +121,11 @@ def test_quota_round_trips_and_reaches_the_pacer(cls: type, key_in_env: str) -> 
             "tokens_per_minute": None,
             "requests_per_day": None,
             "per": "input",
-            "window_s": 10,
+            "tokens_per_minute": 5000,
         }
         again = cls.from_dict(data)
         assert again.to_dict() == data
-        assert again.embedder.pacer.quota == ge2.Quota(100, window_s=10)
+        assert again.embedder.pacer.quota == ge2.Quota(100, tokens_per_minute=5000)
     assert cls().embedder.pacer.quota is None
     with pytest.raises(ValueError, match="unknown Quota field"):
         cls(quota={"rpm": 100})
