@@ -38,9 +38,18 @@ test-core-genai2: $(VENV2)/.installed
 test-extras:
 	bash .ci/test-extras
 
-## bench: the throughput benchmark (writes benchmarks/RESULTS.md and the chart)
-bench: $(VENV)/.installed
-	$(VENV)/bin/python -m benchmarks.run
+VENVB ?= .venv-bench
+
+$(VENVB)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENVB)
+	$(VENVB)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENVB)/bin/pip install $(PIP_FLAGS) -e ".[bench]"
+	touch $@
+
+## bench: the throughput benchmark against the peers (writes benchmarks/RESULTS.md and the
+## chart); the peers pin google-genai 2.x, so it has its own environment
+bench: $(VENVB)/.installed
+	$(VENVB)/bin/python -m benchmarks.run
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
