@@ -57,4 +57,4 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) $(VENV2) .venv-extra-* .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(VENV2) $(VENVB) .venv-extra-* .pytest_cache build *.egg-info
