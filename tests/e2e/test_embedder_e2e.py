@@ -16,6 +16,11 @@ from ge2.emulator import Emulator
 pytestmark = pytest.mark.e2e
 
 
+def _on(emu: Emulator, *args: object, **options: object) -> ge2.Embedder:
+    """An Embedder on the real SDK pointed at ``emu`` (any key is accepted there)."""
+    return ge2.Embedder(*args, base_url=emu.url, api_key="k", **options)  # type: ignore[arg-type]
+
+
 def _cos(a: list[float], b: list[float]) -> float:
     return float(np.dot(a, b))
 
@@ -102,10 +107,10 @@ def test_matryoshka_sizes_from_one_call(embedder: ge2.Embedder, ge2_emulator: Em
 def test_cache_second_run_makes_zero_calls(ge2_emulator: Emulator, tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite"
     items = ["one", "two", ge2.Image(samples.png())]
-    first = ge2.Embedder(base_url=ge2_emulator.url, api_key="k", cache=path, dimensions=768)
+    first = _on(ge2_emulator, cache=path, dimensions=768)
     v1 = first.embed(items)
     assert ge2_emulator.stats["requests"] == 1
-    second = ge2.Embedder(base_url=ge2_emulator.url, api_key="k", cache=path, dimensions=256)
+    second = _on(ge2_emulator, cache=path, dimensions=256)
     v2 = second.embed(items)  # smaller size: served from the cached 768
     assert ge2_emulator.stats["requests"] == 1
     assert second.usage.cache_hits == 3 and second.usage.requests == 0
@@ -116,9 +121,8 @@ def test_cache_second_run_makes_zero_calls(ge2_emulator: Emulator, tmp_path: Pat
 
 def test_429_waits_retry_delay_then_succeeds(ge2_emulator: Emulator) -> None:
     ge2_emulator.configure(rate_limit=4, rate_window_s=1.0, rate_limit_unit="item")
-    emb = ge2.Embedder(
-        base_url=ge2_emulator.url,
-        api_key="k",
+    emb = _on(
+        ge2_emulator,
         dimensions=128,
         batch_size=4,
         max_concurrency=1,
@@ -133,9 +137,8 @@ def test_429_waits_retry_delay_then_succeeds(ge2_emulator: Emulator) -> None:
 
 def test_pacing_to_a_quota_avoids_429s(ge2_emulator: Emulator) -> None:
     ge2_emulator.configure(rate_limit=20, rate_window_s=1.0, rate_limit_unit="item")
-    emb = ge2.Embedder(
-        base_url=ge2_emulator.url,
-        api_key="k",
+    emb = _on(
+        ge2_emulator,
         dimensions=128,
         batch_size=5,
         quota=ge2.Quota(requests_per_minute=60 * 18),
@@ -161,9 +164,8 @@ def test_daily_quota_fails_fast_and_keeps_what_was_embedded(ge2_emulator: Emulat
 
 def test_5xx_and_dropped_connections_are_retried(ge2_emulator: Emulator) -> None:
     ge2_emulator.configure(fail_every=2, fail_status=503)
-    emb = ge2.Embedder(
-        base_url=ge2_emulator.url,
-        api_key="k",
+    emb = _on(
+        ge2_emulator,
         dimensions=128,
         batch_size=2,
         max_concurrency=1,
@@ -178,9 +180,8 @@ def test_5xx_and_dropped_connections_are_retried(ge2_emulator: Emulator) -> None
 
 
 def test_persistent_5xx_gives_up_with_partial_results(ge2_emulator: Emulator) -> None:
-    emb = ge2.Embedder(
-        base_url=ge2_emulator.url,
-        api_key="k",
+    emb = _on(
+        ge2_emulator,
         dimensions=128,
         batch_size=2,
         max_concurrency=1,
@@ -195,7 +196,7 @@ def test_persistent_5xx_gives_up_with_partial_results(ge2_emulator: Emulator) ->
 
 
 def test_rejected_item_is_isolated_and_named(ge2_emulator: Emulator) -> None:
-    emb = ge2.Embedder(base_url=ge2_emulator.url, api_key="k", dimensions=128)
+    emb = _on(ge2_emulator, dimensions=128)
     # A remote URI the emulator cannot accept (unsupported type on the Gemini API): only
     # the API can reject it, so it reaches the server and the batch is re-sent item by item.
     bad = ge2.Image("gs://bucket/photo.png", mime="image/png")
@@ -244,9 +245,8 @@ async def test_async_twin_matches_sync(embedder: ge2.Embedder) -> None:
 
 async def test_async_retries_and_concurrency(ge2_emulator: Emulator) -> None:
     ge2_emulator.configure(fail_every=3, latency_ms=5)
-    emb = ge2.Embedder(
-        base_url=ge2_emulator.url,
-        api_key="k",
+    emb = _on(
+        ge2_emulator,
         dimensions=128,
         batch_size=3,
         max_concurrency=3,
@@ -301,9 +301,7 @@ def test_vertex_ai_route(ge2_emulator: Emulator) -> None:
 
 
 def test_gemini_embedding_001_gets_task_type(ge2_emulator: Emulator) -> None:
-    emb = ge2.Embedder(
-        "gemini-embedding-001", base_url=ge2_emulator.url, api_key="k", dimensions=128
-    )
+    emb = _on(ge2_emulator, "gemini-embedding-001", dimensions=128)
     emb.embed(["plain"], task="query")
     entry = ge2_emulator.stats["request_log"][-1]
     assert entry["task_types"] == ["RETRIEVAL_QUERY"] and entry["texts"] == [["plain"]]
@@ -311,7 +309,7 @@ def test_gemini_embedding_001_gets_task_type(ge2_emulator: Emulator) -> None:
 
 def test_failures_keep_the_pieces_of_split_inputs(ge2_emulator: Emulator) -> None:
     ge2_emulator.configure(max_audio_seconds=1.0)  # the API rejects the clip, nothing else
-    emb = ge2.Embedder(base_url=ge2_emulator.url, api_key="k", dimensions=128)
+    emb = _on(ge2_emulator, dimensions=128)
     long_text = "piece words " * 6000
     with pytest.raises(ge2.EmbeddingError) as info:
         emb.embed([long_text, ge2.Audio(samples.audio(2.0))])
