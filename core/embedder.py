@@ -20,6 +20,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 from google import genai
+from google.genai import types
 from tqdm.auto import tqdm
 
 from . import checks, contents, limits, split, transport
@@ -108,6 +109,9 @@ class Embedder:
     ``cache`` is off by default (a library should not write files unasked): ``True`` uses
     ``~/.cache/ge2/embeddings.sqlite`` (or ``$GE2_CACHE_DIR``), a path uses that file.
     ``quota`` is a ``ge2.Quota`` or a dict of its fields (what a config file holds).
+    ``credentials`` (google-auth) and ``http_options`` (``types.HttpOptions`` or a dict of its
+    fields: headers, api_version, client_args, ...) go to the client ge2 builds; an
+    ``http_options.retry_options`` becomes ge2's retry policy (the SDK never retries twice).
     """
 
     def __init__(
@@ -121,6 +125,8 @@ class Embedder:
         project: str | None = None,
         location: str | None = None,
         base_url: str | None = None,
+        credentials: Any = None,
+        http_options: types.HttpOptions | Mapping[str, Any] | None = None,
         cache: bool | str | os.PathLike[str] | EmbeddingCache = False,
         batch_size: int = limits.MAX_BATCH_REQUESTS,
         max_concurrency: int = 4,
@@ -150,8 +156,14 @@ class Embedder:
         self.split_options = split_options or split.SplitOptions()
         self.max_audio_seconds = max_audio_seconds
         self.progress = progress
-        self.retry = transport.RetryPolicy(max_retries, retry_base_delay, retry_max_delay)
+        http = transport.http_options_dict(http_options)
+        self.retry = transport.retry_policy_of(
+            http.pop("retry_options", None),
+            transport.RetryPolicy(max_retries, retry_base_delay, retry_max_delay),
+        )
         self._client_args = {
+            "credentials": credentials,
+            "http_options": http or None,
             "api_key": api_key,
             "vertexai": vertexai,
             "project": project,
@@ -179,7 +191,7 @@ class Embedder:
         """The google-genai client, built on first use so constructing costs nothing."""
         with self._client_lock:
             if self._client is None:
-                self._client = transport.make_client(**self._client_args)  # type: ignore[arg-type]
+                self._client = transport.make_client(**self._client_args)
             return self._client
 
     @property

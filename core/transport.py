@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,13 +54,24 @@ def make_client(
     location: str | None = None,
     base_url: str | None = None,
     timeout_s: float | None = None,
+    credentials: Any = None,
+    http_options: types.HttpOptions | Mapping[str, Any] | None = None,
 ) -> genai.Client:
     """A google-genai client that reads the SDK's own environment the way the SDK does.
 
     Only what the caller set explicitly is passed on; GEMINI_API_KEY / GOOGLE_API_KEY,
-    GOOGLE_GEMINI_BASE_URL and the Vertex variables are left to the SDK.
+    GOOGLE_GEMINI_BASE_URL and the Vertex variables are left to the SDK. ``http_options``
+    (headers, api_version, client_args, ...) is the caller's; ``base_url`` and ``timeout_s``
+    given explicitly win over it. Its ``retry_options`` must already be taken out
+    (``split_retry_options``): ge2 retries, the SDK must not retry a second time.
     """
-    http: dict[str, Any] = {}
+    http: dict[str, Any] = http_options_dict(http_options)
+    if http.get("retry_options") is not None:
+        raise ConfigurationError(
+            "http_options.retry_options reached the client: ge2 does the retrying; pass "
+            "the options to ge2.Embedder(http_options=...) so they become its retry policy"
+        )
+    http.pop("retry_options", None)
     if base_url:
         http["base_url"] = base_url
     if timeout_s:
@@ -73,6 +85,8 @@ def make_client(
         kwargs["project"] = project
     if location:
         kwargs["location"] = location
+    if credentials is not None:
+        kwargs["credentials"] = credentials
     if http:
         kwargs["http_options"] = types.HttpOptions(**http)
     try:
@@ -84,6 +98,59 @@ def make_client(
             "against the emulator: `ge2 emulator`, then GOOGLE_GEMINI_BASE_URL=<its url> "
             "GEMINI_API_KEY=test."
         ) from exc
+
+
+def http_options_dict(options: types.HttpOptions | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The set fields of an ``HttpOptions`` (or of a dict of its fields), as a dict."""
+    if options is None:
+        return {}
+    if isinstance(options, types.HttpOptions):
+        return {k: v for k, v in options.model_dump(exclude_none=True).items()}
+    if isinstance(options, Mapping):
+        unknown = set(options) - set(types.HttpOptions.model_fields)
+        if unknown:
+            raise ConfigurationError(
+                f"http_options has unknown field(s) {sorted(unknown)}; the fields of "
+                f"google.genai.types.HttpOptions are {sorted(types.HttpOptions.model_fields)}"
+            )
+        return {k: v for k, v in options.items() if v is not None}
+    raise ConfigurationError(
+        f"http_options must be a google.genai.types.HttpOptions or a dict, not "
+        f"{type(options).__name__}"
+    )
+
+
+def retry_policy_of(
+    options: types.HttpRetryOptions | Mapping[str, Any] | None, default: RetryPolicy
+) -> RetryPolicy:
+    """The SDK's ``HttpRetryOptions`` as ge2's own retry policy (which also reads RetryInfo).
+
+    ``attempts`` counts the first try, as in the SDK; ``jitter`` is always applied by ge2;
+    status codes other than ge2's retryable set (429, 5xx) cannot be honoured and raise.
+    """
+    if options is None:
+        return default
+    fields = (
+        options.model_dump(exclude_none=True)
+        if isinstance(options, types.HttpRetryOptions)
+        else {k: v for k, v in dict(options).items() if v is not None}
+    )
+    unknown = set(fields) - set(types.HttpRetryOptions.model_fields)
+    if unknown:
+        raise ConfigurationError(f"retry_options has unknown field(s) {sorted(unknown)}")
+    codes = fields.get("http_status_codes")
+    if codes is not None and not set(codes) <= RETRYABLE_CODES:
+        raise ConfigurationError(
+            f"retry_options.http_status_codes={sorted(codes)}: ge2 retries only "
+            f"{sorted(RETRYABLE_CODES)} (others are not transient); drop the others"
+        )
+    attempts = fields.get("attempts")
+    return RetryPolicy(
+        max_retries=max(0, int(attempts) - 1) if attempts is not None else default.max_retries,
+        base_delay=float(fields.get("initial_delay", default.base_delay)),
+        max_delay=float(fields.get("max_delay", default.max_delay)),
+        exp_base=float(fields.get("exp_base", default.exp_base)),
+    )
 
 
 def vertex_batches_supported() -> bool:
@@ -198,9 +265,10 @@ class RetryPolicy:
     max_retries: int = 6
     base_delay: float = 1.0
     max_delay: float = 60.0
+    exp_base: float = 2.0
 
     def delay(self, attempt: int, failure: Failure) -> float:
-        backoff = min(self.max_delay, self.base_delay * (2**attempt))
+        backoff = min(self.max_delay, self.base_delay * (self.exp_base**attempt))
         jittered = random.uniform(backoff / 2, backoff)
         if failure.delay:
             # At least what the server asked, plus jitter so workers spread out: at most the
