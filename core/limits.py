@@ -9,9 +9,35 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 from typing import Any
 
 DEFAULT_MODEL = "gemini-embedding-2"
+
+#: Other ids the API serves or has served for this same model, with the id they stand for.
+#: The one list: the limits, the task logic (``ge2.tasks``) and the emulator all read it.
+#: ``-preview`` (March 2026) is what the frameworks' docs still name; the Gemini API retired
+#: it after the GA release (reported), so ge2 sends whatever id the caller chose unchanged.
+MODEL_ALIASES: Mapping[str, str] = MappingProxyType({"gemini-embedding-2-preview": DEFAULT_MODEL})
+#: Every id of this model: the canonical one first.
+MODEL_IDS: tuple[str, ...] = (DEFAULT_MODEL, *MODEL_ALIASES)
+
+
+def model_id(model: str) -> str:
+    """The bare id of ``models/...`` or ``publishers/google/models/...`` (as the API routes)."""
+    return model.rsplit("/", 1)[-1]
+
+
+def canonical_model(model: str) -> str:
+    """The id a model name stands for: an alias becomes its model, anything else its bare id."""
+    bare = model_id(model)
+    return MODEL_ALIASES.get(bare, bare)
+
+
+def is_gemini_embedding_2(model: str) -> bool:
+    """Whether these limits apply to ``model`` (any id or resource name of this model)."""
+    return canonical_model(model) == DEFAULT_MODEL
+
 
 #: Tokens per input (one Content), shared by all its parts. The API truncates past it silently.
 MAX_TOKENS_PER_INPUT = 8192

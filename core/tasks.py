@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from . import limits
+
 Task = Literal[
     "document",
     "query",
@@ -38,6 +40,7 @@ _ALIASES = {
     "semantic_similarity": "similarity",
     "sentence_similarity": "similarity",
     "none": "raw",
+    "task_type_unspecified": "raw",
 }
 
 #: gemini-embedding-2 instruction names (Google's wording).
@@ -76,9 +79,15 @@ def normalize_task(task: str | None) -> str:
 
 
 def uses_instructions(model: str) -> bool:
-    """True for models that take the task as a text instruction (gemini-embedding-2 family)."""
-    model_id = model.rsplit("/", 1)[-1]
-    return model_id.startswith("gemini-embedding-") and not model_id.startswith(
+    """True for models that take the task as a text instruction (gemini-embedding-2 family).
+
+    Every id of gemini-embedding-2 (``limits.MODEL_ALIASES``, e.g. ``-preview``) does; so
+    does a later ``gemini-embedding-*`` id; ``-001`` and the ``-exp`` ids read ``task_type``.
+    """
+    canonical = limits.canonical_model(model)
+    if limits.is_gemini_embedding_2(canonical):
+        return True
+    return canonical.startswith("gemini-embedding-") and not canonical.startswith(
         ("gemini-embedding-001", "gemini-embedding-exp")
     )
 

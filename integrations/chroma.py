@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 import ge2
+from ge2.tasks import normalize_task
 
 try:
     from chromadb.api.types import Embeddable, EmbeddingFunction, Embeddings, Space
@@ -30,44 +31,77 @@ except ImportError as exc:  # pragma: no cover - exercised by a unit test with c
 __all__ = ["GE2DataLoader", "GE2EmbeddingFunction", "add_media"]
 
 _OVER_LIMIT = "over the model's limits"
+_DEFAULT_TASKS = ("document", "query")
+#: What a persisted config may hold: ge2's names, and the Google class's (``model_name``,
+#: ``dimension``, ``task_type``) so a config written by hand from Chroma's docs loads too.
 _CONFIG_KEYS = frozenset(
-    {"model", "dimensions", "api_key_env_var", "overflow", "vertexai", "project", "location"}
+    {
+        "model",
+        "dimensions",
+        "document_task",
+        "query_task",
+        "api_key_env_var",
+        "overflow",
+        "vertexai",
+        "project",
+        "location",
+        *("model_name", "dimension", "task_type"),
+    }
 )
 #: Settings that change the vectors: a collection cannot switch them without re-embedding.
-_FIXED_KEYS = ("model", "dimensions", "overflow")
+_FIXED_KEYS = ("model", "dimensions", "overflow", "document_task", "query_task")
 
 
 @register_embedding_function
 class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
     """Gemini Embedding 2 for Chroma: documents (str), images (numpy arrays) and ge2 inputs.
 
-    Documents are embedded with the document task, ``embed_query`` with the query task; both
-    go through one ``ge2.Embedder``, which batches, paces and retries. The config Chroma
-    persists names the API key's environment variable, never the key. ``overflow="error"``
-    (the default) rejects an over-limit input before anything is sent, because a record can
-    hold one vector; ``"split"`` mean-pools its pieces instead; ``add_media`` keeps them apart.
-    ``quota`` (a ``ge2.Quota`` or a dict of its fields) paces requests to your tier. It is a
-    runtime option, like the other keywords (``cache``, ``max_concurrency``, ``base_url``,
-    ...) that go to ``ge2.Embedder``: not in the persisted config, so pass it again when you
-    re-open a collection with ``embedding_function=``.
+    A drop-in for Chroma's ``GoogleGeminiEmbeddingFunction`` / ``GoogleGenaiEmbeddingFunction``:
+    the same arguments in the same positions (``model_name, task_type, dimension,
+    api_key_env_var, vertexai, project, location``) with the same meaning; ge2's own names
+    (``model``, ``dimensions``) work too. Without ``task_type``, documents are embedded with
+    the document task and ``embed_query`` with the query task (the Google class sends no task);
+    with it, both use that task, as there. Everything goes through one ``ge2.Embedder``,
+    which batches (any number of documents), paces and retries. The config Chroma persists
+    names the API key's environment variable, never the key. ``overflow="error"`` (the
+    default) rejects an over-limit input before anything is sent, because a record holds one
+    vector; ``"split"`` mean-pools its pieces; ``add_media`` keeps them apart. ``quota``,
+    ``cache``, ``max_concurrency``, ``base_url``, ``credentials``, ``http_options``, ... go
+    to ``ge2.Embedder``: runtime options, not persisted, so pass them again when you re-open a
+    collection with ``embedding_function=``.
     """
 
     def __init__(
         self,
-        model: str = ge2.limits.DEFAULT_MODEL,
-        dimensions: int = ge2.limits.MAX_DIMENSIONS,
-        *,
+        model_name: str | None = None,
+        task_type: str | None = None,
+        dimension: int | None = None,
         api_key_env_var: str | None = "GEMINI_API_KEY",
-        api_key: str | None = None,
-        overflow: Literal["error", "split"] = "error",
         vertexai: bool | None = None,
         project: str | None = None,
         location: str | None = None,
+        *,
+        model: str | None = None,
+        dimensions: int | None = None,
+        document_task: str | None = None,
+        query_task: str | None = None,
+        api_key: str | None = None,
+        overflow: Literal["error", "split"] = "error",
         quota: ge2.Quota | Mapping[str, Any] | None = None,
         **options: Any,
     ) -> None:
-        self.model = model
-        self.dimensions = dimensions
+        given = {"model_name": model_name, "dimension": dimension, "task_type": task_type}
+        ours = {
+            "model": model,
+            "dimensions": dimensions,
+            "document_task": document_task,
+            "query_task": query_task,
+        }
+        settings = translate_peer_arguments(given, ours)
+        self.model: str = settings["model"]
+        self.dimensions: int = settings["dimensions"]
+        self.document_task: str = settings["document_task"]
+        self.query_task: str = settings["query_task"]
         self.api_key_env_var = api_key_env_var
         self.overflow = overflow
         self.vertexai = vertexai
@@ -76,8 +110,8 @@ class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
         key = api_key or (os.environ.get(api_key_env_var) if api_key_env_var else None)
         # The key lives only inside the Embedder's client settings: never on this object.
         self.embedder = ge2.Embedder(
-            model,
-            dimensions,
+            self.model,
+            self.dimensions,
             api_key=key or None,
             vertexai=vertexai,
             project=project,
@@ -89,11 +123,21 @@ class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
         self._options = options  # runtime settings (never the key) for the splitting twin
         self._splitter: ge2.Embedder | None = None
 
+    @property
+    def model_name(self) -> str:
+        """The Google class's name for ``model``."""
+        return self.model
+
+    @property
+    def dimension(self) -> int:
+        """The Google class's name for ``dimensions``."""
+        return self.dimensions
+
     def __call__(self, input: Embeddable) -> Embeddings:
-        return self._embed(input, "document")
+        return self._embed(input, self.document_task)
 
     def embed_query(self, input: Embeddable) -> Embeddings:
-        return self._embed(input, "query")
+        return self._embed(input, self.query_task)
 
     def _embed(self, input: Embeddable, task: str) -> Embeddings:
         items = [_as_input(item, i) for i, item in enumerate(input)]
@@ -143,6 +187,9 @@ class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
             "api_key_env_var": self.api_key_env_var,
             "overflow": self.overflow,
         }
+        if (self.document_task, self.query_task) != _DEFAULT_TASKS:
+            config["document_task"] = self.document_task
+            config["query_task"] = self.query_task
         for key in ("vertexai", "project", "location"):
             if getattr(self, key) is not None:
                 config[key] = getattr(self, key)
@@ -161,14 +208,21 @@ class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
                 f"ge2 embedding function config has unknown key(s) {unknown}; an API key is "
                 "never stored in a config: name its environment variable in api_key_env_var"
             )
-        if not isinstance(config.get("model", ""), str):
-            raise ValueError("ge2 config: model must be a string")
-        dims = config.get("dimensions", ge2.limits.MAX_DIMENSIONS)
+        for key in ("model", "model_name"):
+            if not isinstance(config.get(key, ""), str):
+                raise ValueError(f"ge2 config: {key} must be a string")
         lo, hi = ge2.limits.MIN_DIMENSIONS, ge2.limits.MAX_DIMENSIONS
-        if isinstance(dims, bool) or not isinstance(dims, int) or not lo <= dims <= hi:
-            raise ValueError(f"ge2 config: dimensions must be an int in {lo}..{hi}, not {dims!r}")
+        for key in ("dimensions", "dimension"):
+            dims = config.get(key, hi)
+            if dims is None and key == "dimension":
+                continue
+            if isinstance(dims, bool) or not isinstance(dims, int) or not lo <= dims <= hi:
+                raise ValueError(f"ge2 config: {key} must be an int in {lo}..{hi}, not {dims!r}")
         if config.get("overflow", "error") not in ("error", "split"):
             raise ValueError("ge2 config: overflow must be 'error' or 'split'")
+        for key in ("task_type", "document_task", "query_task"):
+            if config.get(key) is not None:
+                normalize_task(config[key])
 
     def validate_config_update(
         self, old_config: dict[str, Any], new_config: dict[str, Any]
@@ -183,6 +237,7 @@ class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
     def __repr__(self) -> str:
         return (
             f"GE2EmbeddingFunction(model={self.model!r}, dimensions={self.dimensions}, "
+            f"document_task={self.document_task!r}, query_task={self.query_task!r}, "
             f"api_key_env_var={self.api_key_env_var!r})"
         )
 
@@ -240,7 +295,7 @@ def add_media(
     if metadatas is not None and len(metadatas) != len(sources):
         raise ValueError(f"add_media: {len(metadatas)} metadatas for {len(sources)} uris")
     items = [GE2DataLoader.load(source, i) for i, source in enumerate(sources)]
-    pieces = ef.splitter.embed_pieces(items, task="document")
+    pieces = ef.splitter.embed_pieces(items, task=ef.document_task)
     out_ids: list[str] = []
     vectors: list[np.ndarray] = []
     metas: list[dict[str, Any]] = []
@@ -266,6 +321,60 @@ def add_media(
         uris=record_uris,
     )
     return out_ids
+
+
+#: Chroma's ``GoogleGeminiEmbeddingFunction`` (alias ``GoogleGenaiEmbeddingFunction``)
+#: arguments whose names differ from ours -> the setting(s) they give. The others
+#: (``api_key_env_var``, ``vertexai``, ``project``, ``location``) share name and meaning.
+PEER_ARGUMENTS: Mapping[str, tuple[str, ...]] = {
+    "model_name": ("model",),
+    "dimension": ("dimensions",),
+    "task_type": ("document_task", "query_task"),  # one task for add() and query(), as there
+}
+_DEFAULTS: Mapping[str, Any] = {
+    "model": ge2.limits.DEFAULT_MODEL,
+    "dimensions": ge2.limits.MAX_DIMENSIONS,
+    "document_task": "document",
+    "query_task": "query",
+}
+
+
+def translate_peer_arguments(peer: Mapping[str, Any], ours: Mapping[str, Any]) -> dict[str, Any]:
+    """ge2's settings from the Google class's arguments and ours (None: not given).
+
+    Two arguments that set one thing differently raise, naming both; tasks are stored by
+    ge2's name (``RETRIEVAL_QUERY`` -> ``query``).
+    """
+    settings = {k: v for k, v in ours.items() if v is not None}
+    origin = {k: k for k in settings}
+    for name, targets in PEER_ARGUMENTS.items():
+        value = peer.get(name)
+        if value is None:
+            continue
+        for target in targets:
+            if target in settings and _setting(target, settings[target]) != _setting(
+                target, value, name
+            ):
+                raise ValueError(
+                    f"{name}={value!r} and {origin[target]}={settings[target]!r} disagree; "
+                    "pass one of them"
+                )
+            settings[target], origin[target] = value, name
+    out = {**_DEFAULTS, **settings}
+    return {k: _setting(k, v, origin.get(k, k)) for k, v in out.items()}
+
+
+def _setting(target: str, value: Any, given_as: str | None = None) -> Any:
+    """One setting in ge2's form; a value of the wrong kind names the argument it came as."""
+    if target in ("document_task", "query_task"):
+        if not isinstance(value, str):
+            raise TypeError(
+                f"{given_as or target}={value!r} is not a task: the second positional argument "
+                "is task_type, as in Chroma's GoogleGeminiEmbeddingFunction; pass sizes as "
+                "dimension= (or dimensions=)"
+            )
+        return normalize_task(value)
+    return value
 
 
 def _as_input(item: object, index: int) -> object:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 import ge2
+from ge2.tasks import normalize_task
 
 try:
     from langchain_core.documents import Document
@@ -38,7 +40,15 @@ MediaSource: TypeAlias = str | os.PathLike[str] | bytes
 MediaItem: TypeAlias = str | os.PathLike[str] | bytes | ge2.Text | ge2.Media | ge2.Mixed | Document
 
 _URI_SCHEMES = ("gs://", "https://", "http://")
-_CONNECTION_FIELDS = ("google_api_key", "vertexai", "project", "location", "base_url")
+_CONNECTION_FIELDS = (
+    "google_api_key",
+    "vertexai",
+    "project",
+    "location",
+    "base_url",
+    "credentials",
+    "http_options",
+)
 _CORE_FIELDS = (
     "batch_size",
     "max_concurrency",
@@ -64,6 +74,10 @@ class GE2Embeddings(BaseModel, Embeddings):
     (GEMINI_API_KEY / GOOGLE_API_KEY, GOOGLE_GEMINI_BASE_URL, GOOGLE_GENAI_USE_VERTEXAI,
     GOOGLE_CLOUD_PROJECT / _LOCATION). Pass ``client`` to reuse a ``google.genai.Client``,
     or ``embedder`` to share one ``ge2.Embedder`` (and its cache and quota) across adapters.
+
+    The arguments of langchain-google-genai's ``GoogleGenerativeAIEmbeddings`` keep their
+    meaning (``output_dimensionality``, ``task_type``, ``additional_headers``, ...): see
+    ``PEER_ARGUMENTS``; one that ge2 cannot honour raises, naming the alternative.
     """
 
     model_config = ConfigDict(
@@ -85,6 +99,14 @@ class GE2Embeddings(BaseModel, Embeddings):
     project: str | None = None
     location: str | None = None
     base_url: str | None = None
+    credentials: Any = Field(default=None, exclude=True, repr=False)
+    http_options: Any = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="google.genai.types.HttpOptions or a dict of its fields (headers, "
+        "api_version, client_args, retry_options, ...); not serialised (it may hold secrets).",
+    )
     document_task: str = "document"
     query_task: str = "query"
     batch_size: int = Field(
@@ -103,12 +125,23 @@ class GE2Embeddings(BaseModel, Embeddings):
     client: Any = Field(default=None, exclude=True, repr=False)
     embedder: ge2.Embedder | None = Field(default=None, exclude=True, repr=False)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _peer_arguments(cls, data: Any) -> Any:
+        """The Google class's arguments, translated to these fields (``PEER_ARGUMENTS``)."""
+        return translate_peer_arguments(data) if isinstance(data, Mapping) else data
+
     @field_validator("document_task", "query_task")
     @classmethod
     def _known_task(cls, task: str) -> str:
-        if task not in ge2.TASKS:
-            raise ValueError(f"unknown task {task!r}; choose one of {', '.join(ge2.TASKS)}")
-        return task
+        """ge2's names (``query``) or the API's (``RETRIEVAL_QUERY``), stored as ge2's."""
+        return normalize_task(task)
+
+    @field_validator("model")
+    @classmethod
+    def _model_id(cls, model: str) -> str:
+        """``models/gemini-embedding-2`` (the Google class's spelling) -> the model id."""
+        return model.removeprefix("models/")
 
     @field_validator("quota", mode="before")
     @classmethod
@@ -147,10 +180,12 @@ class GE2Embeddings(BaseModel, Embeddings):
             self.dimensions,
             client=self.client,
             api_key=key,
-            vertexai=self.vertexai,
+            vertexai=_backend(self.vertexai, self.credentials, self.project),
             project=self.project,
             location=self.location,
             base_url=self.base_url,
+            credentials=self.credentials,
+            http_options=self.http_options,
             cache=self.cache,
             batch_size=self.batch_size,
             max_concurrency=self.max_concurrency,
@@ -169,33 +204,90 @@ class GE2Embeddings(BaseModel, Embeddings):
 
     # -- LangChain's Embeddings interface ------------------------------------------------
 
-    def embed_documents(self, texts: list[str]) -> list[Vector]:
-        """One vector per text, embedded with the document task."""
+    def embed_documents(
+        self,
+        texts: list[str],
+        *,
+        batch_size: int | None = None,
+        task_type: str | None = None,
+        titles: list[str] | None = None,
+        output_dimensionality: int | None = None,
+    ) -> list[Vector]:
+        """One vector per text, embedded with the document task.
+
+        The keywords are the Google class's per-call ones: ``task_type`` overrides the
+        task, ``titles`` (one per text) go into the document instruction, and
+        ``output_dimensionality`` overrides the size.
+        """
+        call = self._call(task_type, self.document_task, output_dimensionality, batch_size)
         found, todo = _take_precomputed(texts)
         if todo:
-            vecs = self._core.embed(
-                [texts[i] for i in todo], task=self.document_task, dimensions=self.dimensions
-            )
+            items = _titled([texts[i] for i in todo], _pick(titles, todo, len(texts)), call.task)
+            vecs = self._core.embed(items, task=call.task, dimensions=call.dimensions)
             found.update(zip(todo, vecs, strict=True))
         return [found[i] for i in range(len(texts))]
 
-    def embed_query(self, text: str) -> Vector:
-        """The query's vector, embedded with the query task."""
-        return self._core.embed_one(text, task=self.query_task, dimensions=self.dimensions)
+    def embed_query(
+        self,
+        text: str,
+        *,
+        task_type: str | None = None,
+        title: str | None = None,
+        output_dimensionality: int | None = None,
+    ) -> Vector:
+        """The query's vector, embedded with the query task (Google-class keywords as above)."""
+        call = self._call(task_type, self.query_task, output_dimensionality)
+        item = _titled([text], None if title is None else [title], call.task)[0]
+        return self._core.embed_one(item, task=call.task, dimensions=call.dimensions)
 
-    async def aembed_documents(self, texts: list[str]) -> list[Vector]:
+    async def aembed_documents(
+        self,
+        texts: list[str],
+        *,
+        batch_size: int | None = None,
+        task_type: str | None = None,
+        titles: list[str] | None = None,
+        output_dimensionality: int | None = None,
+    ) -> list[Vector]:
         """Async twin of ``embed_documents``."""
+        call = self._call(task_type, self.document_task, output_dimensionality, batch_size)
         found, todo = _take_precomputed(texts)
         if todo:
-            vecs = await self._core.aembed(
-                [texts[i] for i in todo], task=self.document_task, dimensions=self.dimensions
-            )
+            items = _titled([texts[i] for i in todo], _pick(titles, todo, len(texts)), call.task)
+            vecs = await self._core.aembed(items, task=call.task, dimensions=call.dimensions)
             found.update(zip(todo, vecs, strict=True))
         return [found[i] for i in range(len(texts))]
 
-    async def aembed_query(self, text: str) -> Vector:
+    async def aembed_query(
+        self,
+        text: str,
+        *,
+        task_type: str | None = None,
+        title: str | None = None,
+        output_dimensionality: int | None = None,
+    ) -> Vector:
         """Async twin of ``embed_query``."""
-        return await self._core.aembed_one(text, task=self.query_task, dimensions=self.dimensions)
+        call = self._call(task_type, self.query_task, output_dimensionality)
+        item = _titled([text], None if title is None else [title], call.task)[0]
+        return await self._core.aembed_one(item, task=call.task, dimensions=call.dimensions)
+
+    def _call(
+        self,
+        task_type: str | None,
+        default_task: str,
+        output_dimensionality: int | None,
+        batch_size: int | None = None,
+    ) -> _Call:
+        """The task and size of one call, from the Google class's per-call keywords."""
+        if batch_size is not None and batch_size < self._core.batch_size:
+            raise ValueError(
+                f"batch_size={batch_size}: this GE2Embeddings sends up to "
+                f"{self._core.batch_size} texts per request; to send at most {batch_size}, "
+                f"construct it with GE2Embeddings(batch_size={batch_size}) (a larger "
+                "batch_size is fine: ge2 splits at the API's 100 per request)"
+            )
+        task = default_task if task_type is None else normalize_task(task_type)
+        return _Call(task, output_dimensionality or self.dimensions)
 
     # -- media in the same space ---------------------------------------------------------
 
@@ -316,6 +408,198 @@ class GE2Embeddings(BaseModel, Embeddings):
                 f"{type(vector_store).__name__} does not use this GE2Embeddings; build the "
                 "store with it (its text queries must land in the same vector space)"
             )
+
+
+# -- the Google class's arguments ----------------------------------------------------------
+
+#: What one Google-class argument becomes: GE2Embeddings fields (``http_options`` is merged).
+PeerConverter: TypeAlias = Callable[[Any], dict[str, Any]]
+
+_VERTEX_ENV = "GOOGLE_GENAI_USE_VERTEXAI"
+
+
+def _dimensions(value: int) -> dict[str, Any]:
+    return {"dimensions": value}
+
+
+def _task_type(value: str) -> dict[str, Any]:
+    """The Google class uses ``task_type`` for queries and documents alike."""
+    task = normalize_task(value)
+    return {"query_task": task, "document_task": task}
+
+
+def _http(**fields: Any) -> dict[str, Any]:
+    return {"http_options": fields}
+
+
+def _client_args(value: Mapping[str, Any]) -> dict[str, Any]:
+    """The Google class hands ``client_args`` to the sync and the async HTTP client."""
+    return _http(client_args=dict(value), async_client_args=dict(value))
+
+
+def _client_options(value: Any) -> dict[str, Any]:
+    """google-api-core ``ClientOptions`` (or its dict): the endpoint, key and quota project."""
+    given = dict(value) if isinstance(value, Mapping) else dict(vars(value))
+    options = {k: v for k, v in given.items() if v is not None}
+    unsupported = sorted(set(options) - {"api_endpoint", "api_key", "quota_project_id"})
+    if unsupported:
+        raise ValueError(
+            f"client_options {unsupported} cannot be honoured by google-genai's REST client: "
+            "pass credentials= (google-auth, with its scopes), base_url=, or "
+            "client_args= (httpx: verify=, cert=, proxy=) instead"
+        )
+    out: dict[str, Any] = {}
+    if "api_endpoint" in options:
+        endpoint = str(options["api_endpoint"])
+        out["base_url"] = endpoint if "://" in endpoint else f"https://{endpoint}"
+    if "api_key" in options:
+        out["google_api_key"] = options["api_key"]
+    if "quota_project_id" in options:
+        out.update(_http(headers={"x-goog-user-project": options["quota_project_id"]}))
+    return out
+
+
+def _transport(value: str) -> dict[str, Any]:
+    """google-genai speaks REST (JSON over HTTPS); gRPC cannot be honoured."""
+    if value != "rest":
+        raise ValueError(
+            f"transport={value!r} cannot be honoured: google-genai (which ge2 uses) speaks "
+            "REST only; drop transport= or pass transport='rest' (same API, same results)"
+        )
+    return {}
+
+
+def _request_options(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"timeout": seconds}`` and gRPC-style ``metadata`` pairs (sent as headers)."""
+    unsupported = sorted(set(value) - {"timeout", "metadata"})
+    if unsupported:
+        raise ValueError(
+            f"request_options {unsupported} cannot be honoured: for retries pass "
+            "max_retries= (or http_options={'retry_options': {...}}); ge2 retries 429/5xx itself"
+        )
+    out: dict[str, Any] = {}
+    if value.get("timeout") is not None:
+        out["timeout"] = float(value["timeout"])
+    if value.get("metadata"):
+        out.update(_http(headers=dict(value["metadata"])))
+    return out
+
+
+#: langchain-google-genai's ``GoogleGenerativeAIEmbeddings`` arguments whose names differ
+#: from ours (4.4.2, plus 2.x/3.x's ``client_options`` / ``transport`` / ``request_options``)
+#: -> what they set here. The rest (``model``, ``google_api_key``/``api_key``, ``credentials``,
+#: ``vertexai``, ``project``, ``location``, ``base_url``, ``client``) are fields of the same
+#: name and meaning.
+PEER_ARGUMENTS: Mapping[str, PeerConverter] = {
+    "output_dimensionality": _dimensions,
+    "task_type": _task_type,
+    "additional_headers": lambda headers: _http(headers=dict(headers)),
+    "client_args": _client_args,
+    "api_version": lambda version: _http(api_version=version),
+    "client_options": _client_options,
+    "transport": _transport,
+    "request_options": _request_options,
+}
+
+
+def translate_peer_arguments(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Constructor arguments with the Google class's names replaced by ours.
+
+    A peer argument left at None is the peer's default, i.e. not given. Two arguments that
+    set the same thing differently raise, naming both.
+    """
+    out = {k: v for k, v in data.items() if k not in PEER_ARGUMENTS}
+    origin = {k: k for k in out}
+    http = _http_dict(out.get("http_options"))
+    http_origin = dict.fromkeys(http, "http_options")
+    for name, convert in PEER_ARGUMENTS.items():
+        if data.get(name) is None:
+            continue
+        for field, value in convert(data[name]).items():
+            if field == "http_options":
+                _merge_http(http, http_origin, value, name)
+                continue
+            if field == "google_api_key" and "api_key" in out:
+                field = "api_key"
+            if field in out and out[field] != value:
+                raise ValueError(
+                    f"{name}= sets {field}, which {origin[field]}= also sets differently; "
+                    "pass one of them"
+                )
+            out[field], origin[field] = value, name
+    if http:
+        out["http_options"] = http
+    return out
+
+
+def _http_dict(options: Any) -> dict[str, Any]:
+    """An ``HttpOptions`` (or its dict) as a dict of the fields that are set."""
+    if options is None:
+        return {}
+    if hasattr(options, "model_dump"):
+        return dict(options.model_dump(exclude_none=True))
+    if isinstance(options, Mapping):
+        return {k: v for k, v in options.items() if v is not None}
+    raise ValueError(
+        f"http_options must be a google.genai.types.HttpOptions or a dict, not "
+        f"{type(options).__name__}"
+    )
+
+
+def _merge_http(
+    http: dict[str, Any], origin: dict[str, str], fields: Mapping[str, Any], name: str
+) -> None:
+    """Merge one peer argument's HttpOptions fields; headers add up, other clashes raise."""
+    for key, value in fields.items():
+        if key == "headers":
+            headers = http.setdefault("headers", {})
+            for header, text in value.items():
+                if header in headers and headers[header] != text:
+                    raise ValueError(f"{name}= sets header {header!r}, already set differently")
+                headers[header] = text
+            continue
+        if key in http and http[key] != value:
+            raise ValueError(
+                f"{name}= sets http_options.{key}, which {origin[key]}= also sets; pass one"
+            )
+        http[key], origin[key] = value, name
+
+
+def _backend(vertexai: bool | None, credentials: Any, project: str | None) -> bool | None:
+    """The Google class's rule: credentials or a project mean Vertex AI, unless the
+    environment (``GOOGLE_GENAI_USE_VERTEXAI``) or ``vertexai=`` says otherwise."""
+    if vertexai is not None or os.environ.get(_VERTEX_ENV, "").strip():
+        return vertexai
+    return True if credentials is not None or project is not None else None
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One embedding call's task (ge2's name) and output size."""
+
+    task: str
+    dimensions: int
+
+
+def _pick(titles: list[str] | None, positions: list[int], total: int) -> list[str] | None:
+    """The titles of the texts at ``positions`` (``titles`` holds one per text)."""
+    if titles is None:
+        return None
+    if len(titles) != total:
+        raise ValueError(f"got {len(titles)} titles for {total} texts; pass one title per text")
+    return [titles[i] for i in positions]
+
+
+def _titled(texts: list[str], titles: list[str] | None, task: str) -> list[Any]:
+    """Texts as ge2 inputs; a title feeds the document instruction (``title: ... | text:``)."""
+    if titles is None:
+        return list(texts)
+    if task != "document":
+        raise ValueError(
+            f"titles apply to the document task only (RETRIEVAL_DOCUMENT), not {task!r}; "
+            "drop titles= or embed with the document task"
+        )
+    return [ge2.Text(text, title=title or None) for text, title in zip(texts, titles, strict=True)]
 
 
 # -- helpers (module-private) ------------------------------------------------------------

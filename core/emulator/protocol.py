@@ -82,9 +82,16 @@ def invalid(message: str, field_path: str | None = None) -> ApiError:
 
 
 def resolve_model(name: str) -> str | None:
-    """``models/gemini-embedding-2`` or ``publishers/google/models/...`` -> the served id."""
-    model_id = name.rsplit("/", 1)[-1]
+    """``models/gemini-embedding-2``, ``publishers/google/models/...`` or an alias of a served
+    model (``limits.MODEL_ALIASES``: ``gemini-embedding-2-preview``) -> the served id."""
+    model_id = limits.canonical_model(name)
     return model_id if model_id in MODELS else None
+
+
+def served_ids() -> list[str]:
+    """Every model id the emulator answers for: the served models and their aliases."""
+    aliases = [a for a, model in limits.MODEL_ALIASES.items() if model in MODELS]
+    return sorted([*MODELS, *aliases])
 
 
 def _get(obj: dict[str, Any], camel: str) -> Any:
@@ -511,7 +518,7 @@ def embed_content_vector(
     """
     resolved = resolve_model(model)
     if resolved is None:
-        raise ValueError(f"unknown model {model!r}; the emulator serves {sorted(MODELS)}")
+        raise ValueError(f"unknown model {model!r}; the emulator serves {served_ids()}")
     if isinstance(content, str):
         content = {"parts": [{"text": content}]}
     req: dict[str, Any] = {"content": content, "outputDimensionality": dimensions}

@@ -247,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/emulator/config":
             self._send_json(200, emu.config.to_dict())
         elif path in ("/", "/emulator/health"):
-            self._send_json(200, {"status": "ok", "models": sorted(protocol.MODELS)})
+            self._send_json(200, {"status": "ok", "models": protocol.served_ids()})
         else:
             self._answer_api_get(path)
 
