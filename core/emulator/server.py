@@ -40,6 +40,8 @@ _DAY_QUOTA_ID = "EmbedContentRequestsPerDayPerProjectPerModel-FreeTier"
 _RATE_DOCS = "https://ai.google.dev/gemini-api/docs/rate-limits"
 
 _MODALITIES = ("text", "image", "audio", "video", "pdf")
+#: Request headers the log never keeps (credentials); the rest show what a client sent.
+_SECRET_HEADERS = frozenset({"x-goog-api-key", "authorization", "proxy-authorization", "cookie"})
 
 
 def _new_stats() -> dict[str, Any]:
@@ -437,6 +439,9 @@ class Emulator:
         started = time.monotonic()
         body, size = handler._read_body(cfg.max_request_bytes)
         log: dict[str, Any] = {"time": time.time(), "method": "POST", "path": path}
+        log["headers"] = {
+            k.lower(): v for k, v in handler.headers.items() if k.lower() not in _SECRET_HEADERS
+        }
         with self._lock:
             self._stats["bytes_in"] += size
         try:
