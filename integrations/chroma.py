@@ -227,8 +227,9 @@ class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
     def validate_config_update(
         self, old_config: dict[str, Any], new_config: dict[str, Any]
     ) -> None:
+        defaults = {**_DEFAULTS, "overflow": "error"}
         for key in _FIXED_KEYS:
-            if key in new_config and new_config[key] != old_config.get(key):
+            if key in new_config and new_config[key] != old_config.get(key, defaults[key]):
                 raise ValueError(
                     f"ge2: {key} cannot change on an existing collection (its vectors would "
                     "no longer compare); create a new collection and re-embed"

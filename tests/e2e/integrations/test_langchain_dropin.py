@@ -86,7 +86,10 @@ def test_task_type_applies_to_both_sides_as_in_the_google_class(emu: Emulator) -
     emb = GoogleGenerativeAIEmbeddings(model="gemini-embedding-2", task_type="CLUSTERING")
     emb.embed_documents(["red fox"])
     emb.embed_query("grey wolf")
-    assert _texts(emu) == ["task: clustering | query: red fox", "task: clustering | query: grey wolf"]
+    assert _texts(emu) == [
+        "task: clustering | query: red fox",
+        "task: clustering | query: grey wolf",
+    ]
 
 
 def test_output_dimensionality_headers_and_api_version_reach_the_wire(emu: Emulator) -> None:
@@ -138,7 +141,10 @@ async def test_async_per_call_keywords(emu: Emulator) -> None:
     [doc] = await emb.aembed_documents(["tea"], task_type="FACT_VERIFICATION")
     query = await emb.aembed_query("green tea", output_dimensionality=128)
     assert len(doc) == 3072 and len(query) == 128
-    assert _texts(emu) == ["task: fact checking | query: tea", "task: search result | query: green tea"]
+    assert _texts(emu) == [
+        "task: fact checking | query: tea",
+        "task: search result | query: green tea",
+    ]
 
 
 def test_a_batch_over_the_api_limit_is_accepted_and_split(emu: Emulator) -> None:

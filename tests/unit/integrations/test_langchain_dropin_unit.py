@@ -125,7 +125,9 @@ def test_what_cannot_be_honoured_raises_naming_it(given: dict[str, Any], named: 
 
 
 def test_api_spellings_for_our_task_fields() -> None:
-    emb = GE2Embeddings(api_key="k", query_task="RETRIEVAL_QUERY", document_task="RETRIEVAL_DOCUMENT")
+    emb = GE2Embeddings(
+        api_key="k", query_task="RETRIEVAL_QUERY", document_task="RETRIEVAL_DOCUMENT"
+    )
     assert (emb.query_task, emb.document_task) == ("query", "document")
 
 
