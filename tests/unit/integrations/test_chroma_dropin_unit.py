@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 pytest.importorskip("chromadb")
-from chromadb.utils.embedding_functions import (  # noqa: E402
+from chromadb.utils.embedding_functions import (
     GoogleGeminiEmbeddingFunction,
     GoogleGenaiEmbeddingFunction,
 )
 
-from ge2.integrations.chroma import (  # noqa: E402
+from ge2.integrations.chroma import (
     PEER_ARGUMENTS,
     GE2EmbeddingFunction,
     translate_peer_arguments,
