@@ -51,3 +51,8 @@ def test_task_aliases(given: str | None, expected: str) -> None:
 def test_unknown_task_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown task 'search'"):
         tasks.normalize_task("search")
+
+
+def test_task_type_unspecified_sends_the_text_unchanged() -> None:
+    assert tasks.normalize_task("TASK_TYPE_UNSPECIFIED") == "raw"
+    assert tasks.express("gemini-embedding-2", "TASK_TYPE_UNSPECIFIED", "x") == tasks.TaskForm("x")

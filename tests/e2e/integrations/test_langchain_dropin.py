@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import google.oauth2.credentials
 import numpy as np
 import pytest
 from langchain_core.vectorstores import InMemoryVectorStore
@@ -166,3 +167,19 @@ def test_serialisation_holds_no_secret(emu: Emulator) -> None:
     shown = f"{emb.model_dump()} {emb.model_dump_json()} {emb!r}"
     for secret in ("AIza-secret-in-kwargs", "secret-token", "secret-pass"):
         assert secret not in shown
+
+
+def test_credentials_mean_vertex_ai_as_in_the_google_class(ge2_emulator: Emulator) -> None:
+    creds = google.oauth2.credentials.Credentials(token="emulator-token")  # type: ignore[no-untyped-call]
+    emb = GoogleGenerativeAIEmbeddings(
+        model="gemini-embedding-2-preview",
+        credentials=creds,
+        project="my-project",
+        location="us-central1",
+        base_url=ge2_emulator.url,
+        output_dimensionality=256,
+    )
+    assert len(emb.embed_query("a fox")) == 256
+    [entry] = _log(ge2_emulator)
+    assert entry["api"] == "vertex" and "/projects/my-project/" in entry["path"]
+    assert entry["texts"] == [["task: search result | query: a fox"]]
