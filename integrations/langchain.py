@@ -85,6 +85,7 @@ class GE2Embeddings(BaseModel, Embeddings):
         populate_by_name=True,
         extra="forbid",
         protected_namespaces=(),
+        hide_input_in_errors=True,  # a validation error must not echo the key in kwargs
     )
 
     model: str = ge2.limits.DEFAULT_MODEL
@@ -419,6 +420,12 @@ _VERTEX_ENV = "GOOGLE_GENAI_USE_VERTEXAI"
 
 
 def _dimensions(value: int) -> dict[str, Any]:
+    lo, hi = ge2.limits.MIN_DIMENSIONS, ge2.limits.MAX_DIMENSIONS
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(
+            f"output_dimensionality={value!r} is outside {lo}..{hi}; use one of "
+            f"{', '.join(map(str, ge2.limits.RECOMMENDED_DIMENSIONS))}"
+        )
     return {"dimensions": value}
 
 

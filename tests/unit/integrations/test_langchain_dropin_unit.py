@@ -117,6 +117,7 @@ def test_headers_from_several_arguments_add_up() -> None:
             "client_options= sets base_url",
         ),
         ({"task_type": "RETRIEVAL_SOMETHING"}, "unknown task"),
+        ({"output_dimensionality": 50}, "output_dimensionality=50 is outside 128..3072"),
     ],
 )
 def test_what_cannot_be_honoured_raises_naming_it(given: dict[str, Any], named: str) -> None:
@@ -192,3 +193,9 @@ def test_peer_client_options_are_not_serialised() -> None:
     dumped = emb.model_dump()
     assert "credentials" not in dumped and "http_options" not in dumped
     assert "secret" not in emb.model_dump_json() and "secret" not in repr(emb)
+
+
+def test_a_refusal_does_not_echo_the_key() -> None:
+    with pytest.raises(ValidationError) as info:
+        GE2Embeddings(api_key="AIza-secret-in-kwargs", transport="grpc")
+    assert "AIza-secret-in-kwargs" not in str(info.value)
