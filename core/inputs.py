@@ -37,7 +37,7 @@ def _check_text(value: object, what: str, label: str | None = None) -> None:
         )
     bad = _SURROGATE.search(value)
     if bad is not None:
-        short = value[:40].encode("utf-8", "backslashreplace").decode("ascii", "replace")
+        short = value[:40].encode("utf-8", "backslashreplace").decode("utf-8")
         raise InputError(
             f"{what} holds a lone surrogate (U+{ord(bad.group()):04X}) at character "
             f"{bad.start()}, which is not valid Unicode and cannot be sent",
