@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import struct
 import warnings
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,26 +21,6 @@ from PIL import ImageFile
 
 import ge2
 from ge2 import limits, media, samples, split
-
-
-def huge_png(width: int, height: int) -> bytes:
-    """A valid 1-bit PNG of any size, written without ever holding its pixels (tiny on disk)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    comp = zlib.compressobj(9)
-    row = b"\x00" * (1 + (width + 7) // 8)
-    body = [comp.compress(row * 64) for _ in range(height // 64)]
-    body += [comp.compress(row * (height % 64)), comp.flush()]
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", b"".join(body))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture
@@ -111,7 +89,9 @@ def test_wrong_item_types_name_the_item_and_the_fix(emb: ge2.Embedder) -> None:
 
 
 def test_lone_surrogates_are_input_errors(emb: ge2.Embedder) -> None:
-    with pytest.raises(ge2.InputError, match=r"input #1.*lone surrogate \(U\+D800\) at character 4"):
+    with pytest.raises(
+        ge2.InputError, match=r"input #1.*lone surrogate \(U\+D800\) at character 4"
+    ):
         emb.embed(["fine", "bad \ud800 text"])
     errors = emb.check(["ok", "\udcff", ["x\udc80"]])
     assert errors[0] is None
@@ -151,7 +131,7 @@ def test_dimensions_as_str_suggests_the_int() -> None:
 def test_huge_pixel_images_are_refused_from_the_header(
     emb: ge2.Embedder, tmp_path: Path, side: int, decoded: list[tuple[int, int]]
 ) -> None:
-    data = huge_png(side, side)
+    data = samples.huge_png(side, side)
     assert len(data) < 400_000  # tiny on disk, gigabytes once decoded
     path = tmp_path / "bomb.png"
     path.write_bytes(data)

@@ -36,7 +36,20 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-_TEXT_ALPHABET = ["a", "Z", " ", "\n", "\x00", "é", "字", "😀", "\ud800", "\udbff", "\udc80", "\udfff"]
+_TEXT_ALPHABET = [
+    "a",
+    "Z",
+    " ",
+    "\n",
+    "\x00",
+    "é",
+    "字",
+    "😀",
+    "\ud800",
+    "\udbff",
+    "\udc80",
+    "\udfff",
+]
 texts = st.one_of(
     st.text(max_size=40),
     st.text(alphabet=st.sampled_from(_TEXT_ALPHABET), max_size=40),
@@ -95,7 +108,7 @@ class _FakeImage:
     mode = "RGB"
     width = height = 4
 
-    def save(self, fp: Any, format: str | None = None) -> None:  # noqa: A002
+    def save(self, fp: Any, format: str | None = None) -> None:
         fp.write(b"not an image")
 
 
