@@ -216,8 +216,8 @@ def pixel_problem(info: ImageInfo, max_pixels: int | None = None) -> str | None:
 
 #: How to fix an image over the pixel limit.
 PIXEL_FIX = (
-    "downscale it and save it again (for example with Pillow: img.thumbnail((8000, 8000)); "
-    "img.save(...)); a JPEG up to 64 times the limit is downscaled by ge2 itself"
+    "downscale it (8000x8000 is 64 MP) and save it again; "
+    "a JPEG up to 64 times the limit is downscaled by ge2 itself"
 )
 
 
