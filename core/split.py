@@ -625,7 +625,8 @@ def split_av(item: Audio | Video, options: SplitOptions, limit_seconds: float) -
 
 
 def canonical(item: Input) -> Input:
-    """The same input in a form the API takes: FLAC, OGG, M4A/AAC audio become WAV.
+    """The same input in a form the API takes: FLAC, OGG, M4A/AAC audio become WAV, and a
+    JPEG over ``limits.MAX_IMAGE_PIXELS`` is downscaled (decoded at reduced scale).
 
     Returns ``item`` itself when nothing needs converting. The WAV is 16-bit PCM at the
     source rate (mono or stereo), written to a temp file for a file on disk.
