@@ -7,10 +7,14 @@ embedder can split the input (``ge2.split``) or refuse it, as the caller chose.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from . import limits, media
-from .errors import InputError
+from .errors import ConfigurationError, InputError
 from .inputs import Audio, Image, Input, Media, Mixed, Pdf, Text, Video
 
 #: Image types Pillow can re-encode to PNG when the API does not take them as they are.
@@ -38,6 +42,64 @@ class Measure:
         self.modalities[name] = self.modalities.get(name, 0) + 1
 
 
+def check_dimensions(value: object) -> int:
+    """An output size as an int in 128..3072, or ``ConfigurationError`` naming the allowed ones.
+
+    A str such as ``"768"`` is refused rather than converted: a size read from a config file
+    should be converted where it is read, so a typo there cannot pass silently.
+    """
+    allowed = (
+        f"an int in {limits.MIN_DIMENSIONS}..{limits.MAX_DIMENSIONS} "
+        f"(recommended: {', '.join(map(str, limits.RECOMMENDED_DIMENSIONS))})"
+    )
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        hint = f"; write dimensions={value.strip()}" if isinstance(value, str) else ""
+        raise ConfigurationError(
+            f"dimensions={value!r} is a {type(value).__name__}; it must be {allowed}{hint}"
+        )
+    if not limits.MIN_DIMENSIONS <= value <= limits.MAX_DIMENSIONS:
+        raise ConfigurationError(
+            f"dimensions={int(value)} is outside {limits.MIN_DIMENSIONS}..{limits.MAX_DIMENSIONS}; "
+            f"it must be {allowed}"
+        )
+    return int(value)
+
+
+def dimension_sizes(value: object) -> list[int]:
+    """The sizes asked for: one int, or a non-empty list of them (several sizes, one call)."""
+    if (
+        isinstance(value, int | np.integer)
+        or not isinstance(value, Iterable)
+        or (isinstance(value, str | bytes))
+    ):
+        return [check_dimensions(value)]
+    sizes = [check_dimensions(d) for d in value]
+    if not sizes:
+        raise ConfigurationError("dimensions=[] asks for no vectors")
+    return sizes
+
+
+def input_list(inputs: object, method: str) -> Iterable[Any]:
+    """The caller's inputs if they are a list (any iterable) of inputs, else a ``TypeError``.
+
+    A bare str is iterable, so ``embed("abc")`` would otherwise embed three one-letter texts.
+    """
+    one = "aembed_one" if method.startswith("a") else "embed_one"
+    if isinstance(inputs, str | bytes | bytearray | memoryview):
+        unit = "character" if isinstance(inputs, str) else "byte"
+        kind = "str" if isinstance(inputs, str) else type(inputs).__name__
+        raise TypeError(
+            f"{method}() takes a list of inputs, not a single {kind} (it would embed one "
+            f"{unit} at a time); use {one}(x) for one input, or {method}([x])"
+        )
+    if not isinstance(inputs, Iterable):
+        raise TypeError(
+            f"{method}() takes a list of inputs (str, paths, bytes, PIL images or ge2 inputs), "
+            f"not {type(inputs).__name__}; use {one}(x) for one input, or {method}([x])"
+        )
+    return inputs
+
+
 def _fail(part: Input, index: int | None, problem: str, fix: str | None = None) -> InputError:
     return InputError(problem, index=index, item=part.label, fix=fix)
 
@@ -50,10 +112,9 @@ def _check_type(part: Media, index: int | None) -> str:
         return part.mime
     try:
         head = part.head()
-    except OSError as exc:
-        raise _fail(
-            part, index, f"unreadable file ({exc.strerror or exc})", "check the path"
-        ) from exc
+    except (OSError, ValueError) as exc:  # ValueError: a path the OS cannot encode
+        problem = getattr(exc, "strerror", None) or exc
+        raise _fail(part, index, f"unreadable file ({problem})", "check the path") from exc
     if not head:
         raise _fail(part, index, "empty file", "remove it or pass a non-empty file")
     sniffed = media.sniff_mime(head)
@@ -86,7 +147,10 @@ def _check_type(part: Media, index: int | None) -> str:
 def _measure_media(part: Media, index: int | None, m: Measure, *, vertexai: bool) -> None:
     mime = _check_type(part, index)
     m.add_modality(part.modality)
-    m.bytes += part.size
+    try:
+        m.bytes += part.size
+    except (OSError, ValueError) as exc:
+        raise _fail(part, index, f"unreadable file ({exc})", "check the path") from exc
     remote = part.uri is not None
     if isinstance(part, Image):
         accepted = limits.IMAGE_MIME_TYPES | (
@@ -95,10 +159,11 @@ def _measure_media(part: Media, index: int | None, m: Measure, *, vertexai: bool
         if mime not in accepted and (remote or mime not in CONVERTIBLE_IMAGE_MIME_TYPES):
             raise _fail(part, index, f"unsupported image type {mime}", "convert it to PNG or JPEG")
         if not remote:
+            # Header first: an image over the pixel limit is refused before Pillow decodes it.
             try:
-                media.image_info(part.source())
-            except ValueError as exc:
-                raise _fail(part, index, str(exc), "re-save the image as PNG or JPEG") from exc
+                media.check_image(part.source(), item=part.label)
+            except InputError as exc:
+                raise _fail(part, index, exc.problem, exc.fix) from exc
         m.images += 1
         m.tokens += limits.media_tokens("image")
     elif isinstance(part, Pdf):
@@ -169,4 +234,11 @@ def measure(
     return m
 
 
-__all__ = ["CONVERTIBLE_IMAGE_MIME_TYPES", "Measure", "measure"]
+__all__ = [
+    "CONVERTIBLE_IMAGE_MIME_TYPES",
+    "Measure",
+    "check_dimensions",
+    "dimension_sizes",
+    "input_list",
+    "measure",
+]

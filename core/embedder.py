@@ -89,15 +89,7 @@ def _normalize(rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _check_dims(dims: int) -> int:
-    if not isinstance(dims, int | np.integer) or not (
-        limits.MIN_DIMENSIONS <= dims <= limits.MAX_DIMENSIONS
-    ):
-        raise ConfigurationError(
-            f"dimensions={dims!r} is outside {limits.MIN_DIMENSIONS}..{limits.MAX_DIMENSIONS}; "
-            f"use one of {', '.join(map(str, limits.RECOMMENDED_DIMENSIONS))}"
-        )
-    return int(dims)
+_check_dims = checks.check_dimensions
 
 
 class Embedder:
@@ -234,6 +226,7 @@ class Embedder:
         sending anything if an input is unusable, and ``EmbeddingError`` (holding every
         vector that did succeed) if some inputs failed at the API.
         """
+        inputs = checks.input_list(inputs, "embed")
         plan = self._plan(inputs, task)
         sizes = self._sizes(dimensions)
         fetched = self._fetch_sync(plan, max(sizes))
@@ -249,6 +242,7 @@ class Embedder:
         self, inputs: Iterable[Any], *, task: str | None = "document", dimensions: int | None = None
     ) -> list[list[Piece]]:
         """One vector per piece: ``result[i]`` lists input i's pieces with their provenance."""
+        inputs = checks.input_list(inputs, "embed_pieces")
         plan = self._plan(inputs, task)
         size = self._sizes(dimensions)[0] if dimensions is None else _check_dims(dimensions)
         fetched = self._fetch_sync(plan, size)
@@ -262,6 +256,7 @@ class Embedder:
         dimensions: Dimensions | None = None,
     ) -> Any:
         """Async twin of ``embed``."""
+        inputs = checks.input_list(inputs, "aembed")
         plan = await asyncio.to_thread(self._plan, inputs, task)
         sizes = self._sizes(dimensions)
         fetched = await self._fetch_async(plan, max(sizes))
@@ -278,6 +273,7 @@ class Embedder:
         self, inputs: Iterable[Any], *, task: str | None = "document", dimensions: int | None = None
     ) -> list[list[Piece]]:
         """Async twin of ``embed_pieces``."""
+        inputs = checks.input_list(inputs, "aembed_pieces")
         plan = await asyncio.to_thread(self._plan, inputs, task)
         size = self._sizes(dimensions)[0] if dimensions is None else _check_dims(dimensions)
         fetched = await self._fetch_async(plan, size)
@@ -292,6 +288,7 @@ class Embedder:
         it is fine, so a caller can set the bad inputs aside and embed the rest in one call
         instead of retrying after each refusal. Costs one planning pass (files are read).
         """
+        inputs = checks.input_list(inputs, "check")
         name = normalize_task(task)
         vertex = self.vertexai
         out: list[InputError | None] = []
@@ -314,12 +311,7 @@ class Embedder:
     def _sizes(self, dimensions: Dimensions | None) -> list[int]:
         if dimensions is None:
             return [self.dimensions]
-        if isinstance(dimensions, int | np.integer):
-            return [_check_dims(int(dimensions))]
-        sizes = [_check_dims(d) for d in dimensions]
-        if not sizes:
-            raise ConfigurationError("dimensions=[] asks for no vectors")
-        return sizes
+        return checks.dimension_sizes(dimensions)
 
     def _plan(self, inputs: Iterable[Any], task: str | None) -> _Plan:
         """Check every input and turn it into wire items; raises before anything is sent."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,27 @@ if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
 _URI_SCHEMES = ("gs://", "https://", "http://")
+#: UTF-16 surrogate code points: a str holding one alone cannot be encoded to send.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(value: object, what: str, label: str | None = None) -> None:
+    """Refuse a non-str or a str that cannot be sent as UTF-8 (a lone surrogate)."""
+    if not isinstance(value, str):
+        raise InputError(
+            f"{what} must be a str, not {type(value).__name__}",
+            item=label,
+            fix=f"pass the {what} as a str (decode bytes first)",
+        )
+    bad = _SURROGATE.search(value)
+    if bad is not None:
+        short = value[:40].encode("utf-8", "backslashreplace").decode("utf-8")
+        raise InputError(
+            f"{what} holds a lone surrogate (U+{ord(bad.group()):04X}) at character "
+            f"{bad.start()}, which is not valid Unicode and cannot be sent",
+            item=label or f"text {short!r}",
+            fix="decode the source with errors='replace' (or clean the string) before embedding",
+        )
 
 
 @dataclass(frozen=True)
@@ -33,6 +55,11 @@ class Text:
     provenance: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     modality: ClassVar[str] = "text"
+
+    def __post_init__(self) -> None:
+        _check_text(self.text, "text")
+        if self.title is not None:
+            _check_text(self.title, "title", self.label)
 
     @property
     def label(self) -> str:
@@ -61,20 +88,38 @@ class Media:
         self.path: Path | None = None
         self.uri: str | None = None
         self.provenance: dict[str, Any] = dict(provenance or {})
+        kind = type(self).__name__
+        if mime is not None and not isinstance(mime, str):
+            raise InputError(
+                f"mime must be a str such as 'image/png', not {type(mime).__name__}",
+                item=f"{kind} source",
+                fix="pass mime='type/subtype' or leave it out to sniff the content",
+            )
+        if name is not None and not isinstance(name, str):
+            raise InputError(f"name must be a str, not {type(name).__name__}", item=kind)
         if isinstance(source, bytes | bytearray | memoryview):
             self._data = bytes(source)
         elif isinstance(source, str) and source.startswith(_URI_SCHEMES):
             self.uri = source
         elif isinstance(source, str | os.PathLike):
-            self.path = Path(source)
+            try:
+                self.path = Path(source)
+            except TypeError as exc:  # an os.PathLike whose __fspath__ gives bytes
+                raise InputError(
+                    f"cannot make a {kind} from this path ({exc})", fix="pass a str path"
+                ) from exc
+            if "\x00" in str(self.path):
+                raise InputError(
+                    "a path cannot contain a NUL character",
+                    item=f"{kind} {str(self.path)!r}",
+                    fix="check the path",
+                )
         elif _is_pil_image(source):
-            buf = io.BytesIO()
-            source.save(buf, format="PNG")
-            self._data = buf.getvalue()
+            self._data = _pil_png(source, kind)
             mime = mime or "image/png"
         else:
             raise InputError(
-                f"cannot make a {type(self).__name__} from {type(source).__name__}",
+                f"cannot make a {kind} from {type(source).__name__}",
                 fix="pass a path, bytes, a PIL image or a gs:// / https:// URI",
             )
         self._mime = media.normalize_mime(mime) if mime else None
@@ -97,7 +142,7 @@ class Media:
             if self.uri is None:
                 try:
                     sniffed = media.sniff_mime(self.head())
-                except OSError:
+                except (OSError, ValueError):  # ValueError: a path the OS cannot encode
                     sniffed = None
             if sniffed is None:
                 sniffed = media.mime_from_extension(self.path.name if self.path else self.name)
@@ -235,6 +280,11 @@ class Mixed:
     def __init__(
         self, parts: Iterable[str | Part], provenance: Mapping[str, Any] | None = None
     ) -> None:
+        if isinstance(parts, str | bytes | bytearray) or not isinstance(parts, Iterable):
+            raise TypeError(
+                f"Mixed takes a list of parts, not {type(parts).__name__}: "
+                "write Mixed([text, ge2.Image(...)]) (a bare str would be split into characters)"
+            )
         converted: list[Part] = []
         for part in parts:
             item = as_input(part)
@@ -264,6 +314,41 @@ _CLASS_BY_MODALITY: dict[str, type[Media]] = {
 }
 
 
+#: PIL modes that Pillow writes as PNG as they are; others are converted to RGB(A) first.
+_PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B"})
+
+
+def _pil_png(img: PILImage, kind: str) -> bytes:
+    """A PIL image as PNG bytes; refused with ``InputError`` when over the pixel limit.
+
+    An image handed over as a PIL object may not be decoded yet (``PIL.Image.open`` is
+    lazy), so ge2 does not resize it itself: that could decode a huge image in full.
+    """
+    label = f"{kind} <PIL {img.mode} {img.width}x{img.height}>"
+    if img.width * img.height == 0:
+        raise InputError("the PIL image is empty (0 pixels)", item=label)
+    problem = media.pixel_problem(media.ImageInfo(img.width, img.height, str(img.format)))
+    if problem is not None:
+        raise InputError(
+            problem,
+            item=label,
+            fix="downscale it first, e.g. img.thumbnail((8000, 8000))",
+        )
+    try:
+        if img.mode not in _PNG_MODES:
+            bands = img.getbands()
+            img = img.convert("RGBA" if "A" in bands or "a" in bands else "RGB")
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+    except Exception as exc:  # Pillow's encoders raise OSError, ValueError, KeyError, ...
+        raise InputError(
+            f"cannot encode the PIL image as PNG ({type(exc).__name__}: {exc})",
+            item=label,
+            fix="convert it to RGB first: img.convert('RGB')",
+        ) from exc
+    return buf.getvalue()
+
+
 def _is_pil_image(obj: object) -> bool:
     try:
         from PIL.Image import Image as PILImageClass
@@ -283,6 +368,16 @@ def load(source: str | os.PathLike[str] | bytes, mime: str | None = None) -> Inp
 
     Text files become ``Text``; images, audio, video and PDFs their ``Media`` class.
     """
+    if not isinstance(source, str | bytes | bytearray | os.PathLike):
+        raise TypeError(
+            f"ge2.load takes a path, a URI or bytes, not {type(source).__name__}; "
+            "for a PIL image or a ge2 input use ge2.as_input"
+        )
+    if mime is not None and not isinstance(mime, str):
+        raise InputError(
+            f"mime must be a str such as 'image/png', not {type(mime).__name__}",
+            fix="pass mime='type/subtype' or leave it out to sniff the content",
+        )
     if isinstance(source, str) and source.startswith(_URI_SCHEMES):
         if not mime:
             guessed = media.mime_from_extension(source.split("?", 1)[0])
@@ -301,8 +396,13 @@ def load(source: str | os.PathLike[str] | bytes, mime: str | None = None) -> Inp
         head = bytes(source[: media.SNIFF_BYTES])
         label = f"<{len(source)} bytes>"
     else:
-        path = Path(source)
+        try:
+            path = Path(source)
+        except TypeError as exc:  # an os.PathLike whose __fspath__ gives bytes
+            raise TypeError(f"ge2.load cannot use this path ({exc}); pass a str path") from exc
         label = str(path)
+        if "\x00" in label:
+            raise InputError("a path cannot contain a NUL character", item=repr(label))
         if not path.is_file():
             raise InputError("no such file", item=label, fix="check the path")
         try:
@@ -319,7 +419,10 @@ def load(source: str | os.PathLike[str] | bytes, mime: str | None = None) -> Inp
             fix="convert it to PNG/JPEG, MP3/WAV, MP4/MOV, PDF or UTF-8 text",
         )
     if media.modality_of(kind) == "text":
-        data = bytes(source) if isinstance(source, bytes | bytearray) else Path(source).read_bytes()
+        try:
+            data = bytes(source) if isinstance(source, bytes | bytearray) else path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"unreadable file ({exc.strerror})", item=label) from exc
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -342,8 +445,19 @@ def as_input(item: object) -> Input:
         return load(item)
     if _is_pil_image(item):
         return Image(item)  # type: ignore[arg-type]
-    if isinstance(item, bytes | bytearray):
+    if isinstance(item, bytes | bytearray | memoryview):
         return load(bytes(item))
+    if isinstance(item, list | tuple):
+        raise InputError(
+            f"cannot embed a {type(item).__name__} as one input",
+            fix="pass several inputs to embed([...]) (one vector each), or combine parts "
+            "into one vector with ge2.Mixed([...])",
+        )
+    if item is None:
+        raise InputError(
+            "cannot embed a NoneType (the item is None)",
+            fix="drop or replace the None items before embedding",
+        )
     raise InputError(
         f"cannot embed a {type(item).__name__}",
         fix="pass str (text), a pathlib.Path, bytes, a PIL image, or a ge2 input "

@@ -57,6 +57,12 @@ MAX_REQUEST_BYTES = 100 * 1024 * 1024
 #: ge2's own packing target per call: large media go in smaller calls so a retry is cheap.
 PACK_REQUEST_BYTES = 20 * 1024 * 1024
 
+#: Pixels (width x height) per image that ge2 will decode or send. Read from the header before
+#: any decoding, so a small file that would inflate to gigabytes (a 20000x20000 PNG is a few
+#: hundred KB) is refused; a larger JPEG is decoded at 1/2, 1/4 or 1/8 scale to fit. 64 MP
+#: takes the 48-50 MP photos of current phones as they are; the model sees far fewer pixels.
+MAX_IMAGE_PIXELS = 64_000_000
+
 #: Output sizes (Matryoshka). Any size in [MIN_DIMENSIONS, MAX_DIMENSIONS] is accepted.
 MAX_DIMENSIONS = 3072
 MIN_DIMENSIONS = 128

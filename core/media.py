@@ -9,9 +9,12 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import filetype
+
+from . import limits
+from .errors import InputError
 
 Modality = Literal["text", "image", "audio", "video", "pdf"]
 
@@ -128,19 +131,164 @@ class ImageInfo:
     height: int
     format: str
 
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
 
-def image_info(source: Source) -> ImageInfo:
-    """Size and format of an image; raises ``ValueError`` if Pillow cannot decode it."""
+
+def _open_header(fh: BinaryIO) -> Any:
+    """A lazily opened Pillow image (header only, nothing decoded), whatever its size.
+
+    ``PIL.Image.open`` refuses or warns about large images (its decompression-bomb check);
+    ge2 applies its own pixel limit after reading the header, so a too-large image becomes a
+    clear ``InputError`` naming its size instead of Pillow's exception. Past Pillow's hard
+    limit the format's own opener is called directly, which reads the header and stops.
+    """
+    import struct
+    import warnings
+
     from PIL import Image as PILImage
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+        try:
+            return PILImage.open(fh)
+        except PILImage.DecompressionBombError:
+            pass
+    fh.seek(0)
+    prefix = fh.read(16)
+    for fmt in list(PILImage.ID):
+        factory, accept = PILImage.OPEN[fmt]
+        accepted = accept(prefix) if accept is not None else True
+        if isinstance(accepted, str) or not accepted:
+            continue
+        fh.seek(0)
+        try:
+            return factory(fh, "")
+        except (SyntaxError, IndexError, TypeError, ValueError, OSError, struct.error):
+            continue
+    raise ValueError("Pillow recognised the image but could not read its header")
+
+
+def image_header(source: Source) -> ImageInfo:
+    """Width, height and format from the header alone; ``ValueError`` if not an image.
+
+    Never decodes pixels, so it is safe on any file, however large the image it describes.
+    """
     from PIL import UnidentifiedImageError
 
+    try:
+        with _open(source) as fh, _open_header(fh) as img:
+            return ImageInfo(img.width, img.height, str(img.format))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"not a readable image ({exc})") from exc
+
+
+def image_info(source: Source) -> ImageInfo:
+    """Size and format of an image, its structure verified (PNG chunk CRCs and the like).
+
+    Raises ``ValueError`` if Pillow cannot read it. Pixels are not decoded: ``verify`` walks
+    the file's structure, so this is bounded by the file's size, not the image's.
+    """
+    import struct
+
+    from PIL import UnidentifiedImageError
+
+    try:
+        with _open(source) as fh, _open_header(fh) as img:
+            info = ImageInfo(img.width, img.height, str(img.format))
+            img.verify()
+            return info
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as exc:
+        raise ValueError(f"not a readable image ({exc})") from exc
+
+
+def pixel_problem(info: ImageInfo, max_pixels: int | None = None) -> str | None:
+    """Why an image is too large to decode or send (naming its size and the limit), or None."""
+    limit = limits.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    if info.pixels <= limit:
+        return None
+    return (
+        f"{info.width}x{info.height} = {info.pixels:,} pixels is over the limit of "
+        f"{limit:,} pixels per image (ge2.limits.MAX_IMAGE_PIXELS)"
+    )
+
+
+#: How to fix an image over the pixel limit.
+PIXEL_FIX = (
+    "downscale it (8000x8000 is 64 MP) and save it again; "
+    "a JPEG up to 64 times the limit is downscaled by ge2 itself"
+)
+
+
+def check_image(
+    source: Source, *, item: str | None = None, max_pixels: int | None = None
+) -> ImageInfo:
+    """Read an image's header and refuse it, before any decoding, if it is unusable.
+
+    Raises ``ge2.InputError`` (naming ``item``, the problem, the limit and the fix) when the
+    bytes are not a readable image or the image has more than ``max_pixels`` pixels
+    (``limits.MAX_IMAGE_PIXELS`` by default). For anything that receives images from
+    outside (a server, a loader) before handing them to Pillow or the embedder. Costs a
+    header read and a structure check: a 20000x20000 PNG is refused without being inflated.
+    """
+    try:
+        info = image_header(source)
+    except ValueError as exc:
+        raise InputError(str(exc), item=item, fix="re-save the image as PNG or JPEG") from exc
+    problem = pixel_problem(info, max_pixels)
+    if problem is not None:
+        raise InputError(problem, item=item, fix=PIXEL_FIX)
+    try:
+        image_info(source)
+    except ValueError as exc:
+        raise InputError(str(exc), item=item, fix="re-save the image as PNG or JPEG") from exc
+    return info
+
+
+def jpeg_draft_scale(info: ImageInfo, max_pixels: int | None = None) -> int | None:
+    """The JPEG decoding scale (2, 4 or 8) that brings an image under the limit, or None.
+
+    JPEG can be decoded at 1/2, 1/4 or 1/8 size without decoding the full image first
+    (Pillow's ``draft``), so memory stays bounded by the smaller image.
+    """
+    limit = limits.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    for scale in (2, 4, 8):
+        if -(-info.width // scale) * -(-info.height // scale) <= limit:
+            return scale
+    return None
+
+
+def downscale_jpeg(source: Source, max_pixels: int | None = None) -> tuple[bytes, ImageInfo]:
+    """A JPEG over the pixel limit, decoded at reduced scale and re-encoded (EXIF, XMP and
+    ICC profile kept); ``ValueError`` if it cannot be brought under the limit that way."""
+    from PIL import JpegImagePlugin
+
+    limit = limits.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     with _open(source) as fh:
         try:
-            with PILImage.open(fh) as img:
-                img.verify()
-                return ImageInfo(img.width, img.height, str(img.format))
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise ValueError(f"not a readable image ({exc})") from exc
+            img = JpegImagePlugin.JpegImageFile(fh)
+        except (SyntaxError, OSError, ValueError) as exc:
+            raise ValueError(f"not a readable JPEG ({exc})") from exc
+        with img:
+            info = ImageInfo(img.width, img.height, "JPEG")
+            scale = jpeg_draft_scale(info, limit)
+            if scale is None:
+                raise ValueError(pixel_problem(info, limit) or "too large")
+            mode = "L" if img.mode == "L" else ("CMYK" if img.mode == "CMYK" else "RGB")
+            img.draft(mode, (info.width // scale, info.height // scale))
+            if img.width * img.height > limit:  # pragma: no cover - draft always reaches scale
+                raise ValueError(pixel_problem(info, limit) or "too large")
+            extra = {
+                key: img.info[key] for key in ("exif", "icc_profile", "xmp") if img.info.get(key)
+            }
+            try:
+                img.load()
+                buf = io.BytesIO()
+                img.save(buf, format="JPEG", quality=90, **extra)
+            except (OSError, ValueError, SyntaxError) as exc:
+                raise ValueError(f"cannot decode the JPEG ({exc})") from exc
+            return buf.getvalue(), ImageInfo(img.width, img.height, "JPEG")
 
 
 def pdf_page_count(source: Source) -> int:

@@ -55,6 +55,32 @@ def png(
     return buf.getvalue()
 
 
+def huge_png(width: int, height: int) -> bytes:
+    """A valid 1-bit black PNG of any pixel size, written row by row without holding its pixels.
+
+    20000x20000 is about 50 KB here and 50 MB to 1.2 GB once decoded: the file a pixel
+    limit has to refuse from its header (a "decompression bomb").
+    """
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    comp = zlib.compressobj(9)
+    row = b"\x00" * (1 + (width + 7) // 8)
+    body = [comp.compress(row * 64) for _ in range(height // 64)]
+    body += [comp.compress(row * (height % 64)), comp.flush()]
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", b"".join(body))
+        + chunk(b"IEND", b"")
+    )
+
+
 def jpeg(
     color: RGB = (30, 30, 200),
     *,

@@ -465,6 +465,20 @@ def _reencode_window(
     return _Window(first, min(last, end), at_eof)
 
 
+def _check_frame_pixels(item: Media, stream: Any) -> None:
+    """Refuse to decode frames over the image pixel limit (re-encoding a window decodes them)."""
+    ctx = stream.codec_context
+    width, height = int(ctx.width or 0), int(ctx.height or 0)
+    problem = media.pixel_problem(media.ImageInfo(width, height, "video frame"))
+    if problem is not None:
+        raise _reject(
+            item,
+            f"its keyframes are too far apart to cut without re-encoding, and its frames are "
+            f"too large to decode: {problem}",
+            "re-encode it at a lower resolution (e.g. ffmpeg -vf scale=1920:-2)",
+        )
+
+
 def _is_key(keys: list[float], t: float) -> bool:
     i = bisect.bisect_left(keys, t - 1e-3)
     return i < len(keys) and abs(keys[i] - t) < 1e-3
@@ -548,6 +562,8 @@ def split_av(item: Audio | Video, options: SplitOptions, limit_seconds: float) -
                     copy = _is_key(keys, start) and (later is not None or end >= total - _EPS)
                     if later is not None and end < total - _EPS:
                         end = later  # cut at the last keyframe inside the window
+                if not copy:
+                    _check_frame_pixels(item, main)
                 writer = _copy_window if copy else _reencode_window
                 got = writer(inp, main, target.sink(), fmt, start, end)
                 if got is None:
@@ -609,7 +625,8 @@ def split_av(item: Audio | Video, options: SplitOptions, limit_seconds: float) -
 
 
 def canonical(item: Input) -> Input:
-    """The same input in a form the API takes: FLAC, OGG, M4A/AAC audio become WAV.
+    """The same input in a form the API takes: FLAC, OGG, M4A/AAC audio become WAV, and a
+    JPEG over ``limits.MAX_IMAGE_PIXELS`` is downscaled (decoded at reduced scale).
 
     Returns ``item`` itself when nothing needs converting. The WAV is 16-bit PCM at the
     source rate (mono or stereo), written to a temp file for a file on disk.
@@ -619,11 +636,48 @@ def canonical(item: Input) -> Input:
         if all(a is b for a, b in zip(parts, item.parts, strict=True)):
             return item
         return Mixed(parts, provenance=item.provenance)
+    if isinstance(item, Image) and item.uri is None:
+        return _within_pixels(item)
     if not isinstance(item, Audio) or item.uri is not None:
         return item
     if item.mime not in CANONICAL_AUDIO_MIME_TYPES:
         return item
     return _to_wav(item, SplitOptions())
+
+
+def _within_pixels(item: Image) -> Image:
+    """A JPEG over ``limits.MAX_IMAGE_PIXELS`` decoded at 1/2, 1/4 or 1/8 scale to fit.
+
+    Everything else comes back as it is: ``ge2.checks`` reads the header and refuses an
+    unreadable image or one that cannot be brought under the limit without a full decode.
+    """
+    try:
+        if item.mime != "image/jpeg":
+            return item
+        info = media.image_header(item.source())
+    except (OSError, ValueError):
+        return item
+    if media.pixel_problem(info) is None or media.jpeg_draft_scale(info) is None:
+        return item
+    try:
+        data, small = media.downscale_jpeg(item.source())
+    except ValueError as exc:
+        raise _reject(item, str(exc), media.PIXEL_FIX) from exc
+    logger.info(
+        "%s: %dx%d is over %d pixels; sent downscaled to %dx%d",
+        item.label,
+        info.width,
+        info.height,
+        limits.MAX_IMAGE_PIXELS,
+        small.width,
+        small.height,
+    )
+    prov = {
+        **item.provenance,
+        "source": _source(item),
+        "downscaled_from": f"{info.width}x{info.height}",
+    }
+    return Image(data, "image/jpeg", name=item.name, provenance=prov)
 
 
 def _to_wav(item: Audio, options: SplitOptions) -> Audio:

@@ -10,10 +10,16 @@ import numpy as np
 from ge2.cache import EmbeddingCache, default_path
 
 
+def unit(n: int, seed: float = 1.0) -> np.ndarray:
+    """A unit vector as the embedder stores them (the cache checks the norm)."""
+    vec = np.arange(1, n + 1, dtype=np.float32) * seed
+    return vec / np.linalg.norm(vec)
+
+
 def test_largest_size_is_kept(tmp_path: Path) -> None:
     cache = EmbeddingCache(tmp_path / "c.sqlite")
-    small = np.arange(256, dtype=np.float32)
-    big = np.arange(3072, dtype=np.float32)
+    small = unit(256)
+    big = unit(3072)
     cache.put_many({"k": small})
     assert cache.get_many(["k"], 128)["k"].shape == (256,)
     assert cache.get_many(["k"], 768) == {}  # a larger size is a miss
@@ -25,10 +31,10 @@ def test_largest_size_is_kept(tmp_path: Path) -> None:
 
 def test_many_keys_in_chunks(tmp_path: Path) -> None:
     cache = EmbeddingCache(tmp_path / "c.sqlite")
-    vecs = {f"k{i}": np.full(8, i, dtype=np.float32) for i in range(1200)}
+    vecs = {f"k{i}": unit(8, i + 1) for i in range(1200)}
     cache.put_many(vecs)
     got = cache.get_many([*vecs, "missing"], 8)
-    assert len(got) == 1200 and float(got["k1199"][0]) == 1199.0
+    assert len(got) == 1200 and np.allclose(got["k1199"], vecs["k1199"])
 
 
 def test_default_path_follows_env(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -39,7 +45,7 @@ def test_default_path_follows_env(monkeypatch, tmp_path: Path) -> None:  # type:
 def _writer(path: str, start: int) -> None:
     cache = EmbeddingCache(path)
     for i in range(start, start + 50):
-        cache.put_many({f"k{i}": np.full(16, i, dtype=np.float32)})
+        cache.put_many({f"k{i}": unit(16, i + 1)})
     cache.close()
 
 
