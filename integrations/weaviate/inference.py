@@ -36,6 +36,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -397,6 +398,11 @@ def embedder_from_args(
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; the API key comes from the SDK's environment variables."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Pillow warns on opening a very large image; the service refuses those by their header
+    # with a clear answer to the client, so the warning would only be noise in this log.
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     emulator = None
     base_url = args.base_url
     api_key = None
