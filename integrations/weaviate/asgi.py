@@ -25,6 +25,7 @@ import ge2
 
 try:
     import anyio
+    import h11
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import ClientDisconnect, Request
@@ -124,6 +125,9 @@ def build_app(
             return await _post(request, path)
         except BadRequest as exc:
             return json_response(exc.status, {"error": str(exc)}, close=True)
+        except Exception:
+            logger.exception("unexpected error on POST %s", path)
+            return json_response(500, {"error": "internal error; see the server's log"}, close=True)
 
     async def _post(request: Request, path: str) -> Response:
         limit = service.limits.max_body_bytes
@@ -240,6 +244,15 @@ def guarded_protocol(header_timeout: float) -> type[H11Protocol]:
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
+
+        def send_400_response(self, msg: str) -> None:
+            """Malformed HTTP (bad framing, headers too large): a JSON 400, then close."""
+            body = json.dumps({"error": f"{msg.rstrip('.')}: not a valid HTTP/1.1 request"})
+            headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+            self.transport.write(self.conn.send(h11.Response(status_code=400, headers=headers)))
+            self.transport.write(self.conn.send(h11.Data(data=body.encode())))
+            self.transport.write(self.conn.send(h11.EndOfMessage()))
+            self.transport.close()
 
         def _arm(self) -> None:
             self._disarm()

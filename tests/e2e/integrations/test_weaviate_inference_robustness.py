@@ -271,3 +271,11 @@ def test_the_pixel_limit_is_configurable(embedder: ge2.Embedder) -> None:
             sock.sendall(post("/vectorize", body))
             status, _, out = answer(sock)
         assert status == 200 and len(out["imageVectors"]) == 1
+
+
+def test_malformed_http_gets_a_json_400(server: InferenceServer) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"POST /vectorize HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n")
+        status, headers, out = answer(sock)
+    assert status == 400 and headers["content-type"] == "application/json"
+    assert "not a valid HTTP/1.1 request" in out["error"]
