@@ -114,7 +114,11 @@ def decode_json(raw: bytes | bytearray, limits: Limits = Limits()) -> dict[str, 
             400, f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
     except RecursionError:
-        raise BadRequest(400, "the body's JSON is nested too deeply") from None
+        raise BadRequest(
+            400,
+            "the body's JSON is nested too deeply; Weaviate's requests are an object of "
+            "lists of strings",
+        ) from None
     except ValueError as exc:  # e.g. an integer over Python's digit limit
         raise BadRequest(400, f"the body is not usable JSON ({exc})") from None
     if not isinstance(body, dict):
@@ -197,11 +201,11 @@ def check_pixels(data: bytes, where: str, max_pixels: int) -> None:
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError as exc:  # past Pillow's own, higher, limit
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{found.group(1)} pixels" if found else "more pixels than Pillow opens safely"
         raise BadRequest(
-            413,
-            f"{where}: image has more pixels than Pillow opens safely, over the limit of "
-            f"{max_pixels} pixels; {fix}",
+            413, f"{where}: image of {size} is over the limit of {max_pixels} pixels; {fix}"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return
