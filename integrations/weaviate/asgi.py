@@ -32,9 +32,10 @@ try:
     from starlette.responses import Response
     from starlette.routing import Route
     from uvicorn.protocols.http.h11_impl import H11Protocol
-except ImportError as exc:  # pragma: no cover - exercised by the extras check
+except ImportError as exc:
+    _root = (exc.name or "").split(".")[0]
     raise ge2.MissingExtraError(
-        "uvicorn" if "uvicorn" in str(exc) else "starlette", "weaviate"
+        "uvicorn" if _root in ("uvicorn", "h11") else "starlette", "weaviate"
     ) from exc
 
 from .protocol import BadRequest

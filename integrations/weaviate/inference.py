@@ -44,7 +44,7 @@ import ge2
 
 try:
     import uvicorn
-except ImportError as exc:  # pragma: no cover - exercised by the extras check
+except ImportError as exc:
     raise ge2.MissingExtraError("uvicorn", "weaviate") from exc
 
 from .asgi import build_app, guarded_protocol
@@ -290,6 +290,22 @@ class InferenceServer:
 # -- command line -----------------------------------------------------------------------
 
 
+def _positive(kind: type[int] | type[float]) -> Any:
+    """An argparse type: a number above zero, or a usage error that says so."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be above zero")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``ge2 weaviate-inference``."""
     parser.add_argument(
@@ -332,33 +348,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-request-mb",
-        type=float,
+        type=_positive(float),
         default=DEFAULT_MAX_BYTES / 2**20,
         help="largest request body accepted, in MiB (default 64)",
     )
     parser.add_argument(
         "--max-image-pixels",
-        type=int,
+        type=_positive(int),
         default=DEFAULT_MAX_IMAGE_PIXELS,
         help="largest image accepted, in pixels (width x height, read from the header "
         f"before decoding; default {DEFAULT_MAX_IMAGE_PIXELS:,})",
     )
     parser.add_argument(
         "--max-items",
-        type=int,
+        type=_positive(int),
         default=DEFAULT_MAX_ITEMS,
         help=f"most inputs (texts + media) in one request (default {DEFAULT_MAX_ITEMS:,})",
     )
     parser.add_argument(
         "--read-timeout",
-        type=float,
+        type=_positive(float),
         default=DEFAULT_READ_TIMEOUT,
         help="seconds a client has to send its request headers, and again its body "
         f"(default {DEFAULT_READ_TIMEOUT:g}); slower clients get a 408",
     )
     parser.add_argument(
         "--max-inflight-mb",
-        type=float,
+        type=_positive(float),
         default=DEFAULT_MAX_INFLIGHT_BYTES / 2**20,
         help="request bodies held in memory at once, all clients together, in MiB "
         f"(default {DEFAULT_MAX_INFLIGHT_BYTES // 2**20}); past it requests wait "
@@ -414,18 +430,29 @@ def run(args: argparse.Namespace) -> int:
         emulator.start()
         base_url, api_key = emulator.url, "ge2-emulator"
     embedder = embedder_from_args(args, base_url=base_url, api_key=api_key)
-    server = InferenceServer(
-        embedder,
-        host=args.host,
-        port=args.port,
-        token=os.environ.get(args.token_env),
-        max_body_bytes=int(args.max_request_mb * 2**20),
-        text_task=args.text_task,
-        max_items=args.max_items,
-        max_image_pixels=args.max_image_pixels,
-        read_timeout=args.read_timeout,
-        max_inflight_bytes=int(args.max_inflight_mb * 2**20),
-    )
+    try:
+        server = InferenceServer(
+            embedder,
+            host=args.host,
+            port=args.port,
+            token=os.environ.get(args.token_env),
+            max_body_bytes=int(args.max_request_mb * 2**20),
+            text_task=args.text_task,
+            max_items=args.max_items,
+            max_image_pixels=args.max_image_pixels,
+            read_timeout=args.read_timeout,
+            max_inflight_bytes=int(args.max_inflight_mb * 2**20),
+        )
+    except OSError as exc:
+        print(
+            f"ge2 weaviate-inference: cannot listen on {args.host}:{args.port} "
+            f"({exc.strerror or exc}); pick another --port or --host",
+            file=sys.stderr,
+        )
+        embedder.close()
+        if emulator is not None:
+            emulator.stop()
+        return 1
     print(
         f"ge2 weaviate-inference: {embedder!r} at {server.url} "
         f"(token {'required' if server.service.token_required else 'off'})",
