@@ -38,7 +38,7 @@ except ImportError as exc:
         "uvicorn" if _root in ("uvicorn", "h11") else "starlette", "weaviate"
     ) from exc
 
-from .protocol import BadRequest
+from .protocol import BadRequest, check_post_path
 
 if TYPE_CHECKING:
     from .inference import InferenceService
@@ -131,6 +131,7 @@ def build_app(
             return json_response(500, {"error": "internal error; see the server's log"}, close=True)
 
     async def _post(request: Request, path: str) -> Response:
+        check_post_path(path)
         limit = service.limits.max_body_bytes
         length = _content_length(request.headers.get("content-length"))
         if length is not None and length > limit:

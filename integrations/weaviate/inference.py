@@ -175,9 +175,10 @@ class InferenceService:
         if not inputs:
             return []
         try:
-            return self.embedder.embed(inputs, task=task)
+            vectors: list[list[float]] = self.embedder.embed(inputs, task=task)
         except ge2.InputError as exc:
             raise BadRequest(422, str(exc)) from exc
+        return vectors
 
 
 def _listen(host: str, port: int, backlog: int) -> socket.socket:

@@ -21,6 +21,8 @@ import ge2
 #: Request fields of the multi2vec-bind protocol and the response field each answers in.
 MEDIA_FIELDS = {"images": "imageVectors", "audio": "audioVectors", "video": "videoVectors"}
 UNSUPPORTED_FIELDS = {"imu": "imuVectors", "thermal": "thermalVectors", "depth": "depthVectors"}
+#: Where the protocols POST: multi2vec-* at /vectorize, text2vec-transformers at /vectors.
+POST_PATHS = ("/vectorize", "/vectors", "/vectors/")
 #: text2vec-transformers ``config.task_type`` -> ge2 task.
 TRANSFORMERS_TASKS = {"passage": "document", "query": "query"}
 
@@ -78,10 +80,15 @@ class Parsed:
         return {"text": text.text, "vector": vectors[0], "dims": len(vectors[0])}
 
 
+def check_post_path(path: str) -> None:
+    """Refuse a POST to a path no protocol uses (before its body is read)."""
+    if path not in POST_PATHS:
+        raise BadRequest(404, f"POST {path} is not served here (try /vectorize or /vectors)")
+
+
 def parse_request(path: str, raw: bytes | bytearray, limits: Limits, text_task: str) -> Parsed:
     """``POST path`` with body ``raw`` as a ``Parsed`` request, or ``BadRequest``."""
-    if path not in ("/vectorize", "/vectors", "/vectors/"):
-        raise BadRequest(404, f"POST {path} is not served here (try /vectorize or /vectors)")
+    check_post_path(path)
     body = decode_json(raw, limits)
     if path == "/vectorize":
         return parse_vectorize(body, limits, text_task)

@@ -236,6 +236,10 @@ def test_invalid_utf8_and_a_wrong_method_get_json_4xx(server: InferenceServer) -
         sock.sendall(head("PUT", "/vectorize", 2) + b"{}")
         status, _, out = answer(sock)
     assert status == 405 and "POST" in out["error"]
+    with connect(server) as sock:  # an unknown path is refused before its body is read
+        sock.sendall(head("POST", "/upload", 10_000_000))
+        status, _, out = answer(sock)
+    assert status == 404 and "/vectorize" in out["error"]
 
 
 def test_a_huge_pixel_png_is_refused_from_its_header(
