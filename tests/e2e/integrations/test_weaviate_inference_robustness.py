@@ -15,6 +15,7 @@ import json
 import resource
 import socket
 import struct
+import threading
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -283,3 +284,33 @@ def test_malformed_http_gets_a_json_400(server: InferenceServer) -> None:
         status, headers, out = answer(sock)
     assert status == 400 and headers["content-type"] == "application/json"
     assert "not a valid HTTP/1.1 request" in out["error"]
+
+
+def test_the_server_answers_while_an_embedding_is_in_progress(
+    embedder: ge2.Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Embedding runs in worker threads: while one request's embedding is held up, probes,
+    /meta and other requests are answered (the held one finishes once released)."""
+    release = threading.Event()
+    real_embed = embedder.embed
+
+    def held(inputs: Any, **kwargs: Any) -> Any:
+        if any(getattr(i, "text", "") == "hold me" for i in inputs):
+            assert release.wait(TIMEOUT)
+        return real_embed(inputs, **kwargs)
+
+    monkeypatch.setattr(embedder, "embed", held)
+    with InferenceServer(embedder, port=0) as srv, connect(srv) as slow:
+        try:
+            slow.sendall(post("/vectorize", b'{"texts": ["hold me"]}'))
+            for request in (head("GET", "/.well-known/ready"), head("GET", "/meta")):
+                with connect(srv) as sock:
+                    sock.sendall(request)
+                    assert answer(sock)[0] in (200, 204)
+            with connect(srv) as sock:
+                sock.sendall(post("/vectorize", b'{"texts": ["not held"]}'))
+                assert answer(sock)[0] == 200
+        finally:
+            release.set()
+        status, _, out = answer(slow)
+        assert status == 200 and len(out["textVectors"]) == 1
