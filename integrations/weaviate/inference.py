@@ -415,7 +415,8 @@ def embedder_from_args(
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; the API key comes from the SDK's environment variables."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per API call
+    for name in ("httpx", "httpx2"):  # the SDK's HTTP client: not one line per API call
+        logging.getLogger(name).setLevel(logging.WARNING)
     # Pillow warns on opening a very large image; the service refuses those by their header
     # with a clear answer to the client, so the warning would only be noise in this log.
     from PIL import Image
