@@ -24,6 +24,10 @@ the cache, Vertex AI, the Gemini API or the emulator all come from the core embe
 Weaviate's module clients send no credentials, so the optional token is accepted either as
 ``Authorization: Bearer <token>`` or as a path prefix ``/t/<token>`` (put it in the
 module's URL, e.g. ``BIND_INFERENCE_API=http://ge2:8090/t/<token>``).
+
+The server is uvicorn running a Starlette app (``asgi``); request parsing is pure and
+lives in ``protocol``. Limits (body size, items, image pixels, read timeout, bodies in
+memory) are options of the command and of ``InferenceServer``.
 """
 
 from __future__ import annotations
