@@ -67,6 +67,13 @@ def closed(sock: socket.socket) -> bool:
 
 @pytest.fixture
 def server(embedder: ge2.Embedder) -> Iterator[InferenceServer]:
+    with InferenceServer(embedder, port=0) as srv:
+        yield srv
+
+
+@pytest.fixture
+def impatient(embedder: ge2.Embedder) -> Iterator[InferenceServer]:
+    """A server with a 1 s read timeout, for the slow-client cases."""
     with InferenceServer(embedder, port=0, read_timeout=1.0) as srv:
         yield srv
 
@@ -122,11 +129,11 @@ def test_keep_alive_serves_several_requests_on_one_connection(server: InferenceS
 # -- slow and stalled clients ---------------------------------------------------------------
 
 
-def test_a_stalled_body_gets_a_408_while_others_are_served(server: InferenceServer) -> None:
-    slow = connect(server)
+def test_a_stalled_body_gets_a_408_while_others_are_served(impatient: InferenceServer) -> None:
+    slow = connect(impatient)
     try:
         slow.sendall(head("POST", "/vectorize", 100) + b'{"texts": [')  # ...and nothing more
-        with connect(server) as other:
+        with connect(impatient) as other:
             other.sendall(post("/vectorize", b'{"texts": ["served meanwhile"]}'))
             assert answer(other)[0] == 200
         status, headers, out = answer(slow)
@@ -137,12 +144,12 @@ def test_a_stalled_body_gets_a_408_while_others_are_served(server: InferenceServ
 
 
 def test_trickled_headers_and_idle_connections_are_closed_with_a_408(
-    server: InferenceServer,
+    impatient: InferenceServer,
 ) -> None:
-    trickle, idle = connect(server), connect(server)
+    trickle, idle = connect(impatient), connect(impatient)
     try:
         trickle.sendall(b"POST /vectorize HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers unfinished
-        with connect(server) as other:
+        with connect(impatient) as other:
             other.sendall(post("/vectorize", b'{"texts": ["served meanwhile"]}'))
             assert answer(other)[0] == 200
         for sock in (trickle, idle):
