@@ -24,41 +24,70 @@ the cache, Vertex AI, the Gemini API or the emulator all come from the core embe
 Weaviate's module clients send no credentials, so the optional token is accepted either as
 ``Authorization: Bearer <token>`` or as a path prefix ``/t/<token>`` (put it in the
 module's URL, e.g. ``BIND_INFERENCE_API=http://ge2:8090/t/<token>``).
+
+The server is uvicorn running a Starlette app (``asgi``); request parsing is pure and
+lives in ``protocol``. Limits (body size, items, image pixels, read timeout, bodies in
+memory) are options of the command and of ``InferenceServer``.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import hmac
-import json
 import logging
 import os
+import socket
 import sys
 import threading
+import time
+import warnings
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import ge2
 
+try:
+    import uvicorn
+except ImportError as exc:
+    raise ge2.MissingExtraError("uvicorn", "weaviate") from exc
+
+from .asgi import build_app, guarded_protocol
+from .protocol import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_IMAGE_PIXELS,
+    DEFAULT_MAX_ITEMS,
+    MEDIA_FIELDS,
+    TRANSFORMERS_TASKS,
+    UNSUPPORTED_FIELDS,
+    BadRequest,
+    Limits,
+    Parsed,
+    parse_request,
+    parse_vectorize,
+    parse_vectors,
+)
+
+__all__ = [
+    "MEDIA_FIELDS",
+    "TRANSFORMERS_TASKS",
+    "UNSUPPORTED_FIELDS",
+    "BadRequest",
+    "InferenceServer",
+    "InferenceService",
+    "Limits",
+    "main",
+]
+
 logger = logging.getLogger("ge2.weaviate.inference")
 
-#: Request fields of the multi2vec-bind protocol and the response field each answers in.
-MEDIA_FIELDS = {"images": "imageVectors", "audio": "audioVectors", "video": "videoVectors"}
-UNSUPPORTED_FIELDS = {"imu": "imuVectors", "thermal": "thermalVectors", "depth": "depthVectors"}
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-#: text2vec-transformers ``config.task_type`` -> ge2 task.
-TRANSFORMERS_TASKS = {"passage": "document", "query": "query"}
-
-
-class BadRequest(Exception):
-    """A request this server refuses, with its HTTP status (always a 4xx)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+#: Connections the kernel queues while the server is busy accepting (the stdlib server's
+#: default of 5 reset the 6th concurrent client).
+BACKLOG = 2048
+DEFAULT_READ_TIMEOUT = 60.0
+#: Request bodies held in memory at once, all requests together.
+DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
+#: How long a request waits for room in that budget before a 503.
+DEFAULT_QUEUE_TIMEOUT = 10.0
 
 
 class InferenceService:
@@ -76,14 +105,26 @@ class InferenceService:
         token: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BYTES,
         text_task: str = "raw",
+        max_items: int = DEFAULT_MAX_ITEMS,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     ) -> None:
         self.embedder = embedder
         self._token = token or None
-        self.max_body_bytes = max_body_bytes
+        self.limits = Limits(
+            max_body_bytes=max_body_bytes, max_items=max_items, max_image_pixels=max_image_pixels
+        )
         self.text_task = text_task
 
     def __repr__(self) -> str:
         return f"InferenceService({self.embedder!r}, token={'set' if self._token else 'none'})"
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.limits.max_body_bytes
+
+    @property
+    def token_required(self) -> bool:
+        return self._token is not None
 
     # -- auth and routing -----------------------------------------------------------------
 
@@ -99,7 +140,9 @@ class InferenceService:
             given = given or authorization[7:].strip()
         if self._token is None:
             return path, True
-        ok = given is not None and hmac.compare_digest(given.encode(), self._token.encode())
+        ok = given is not None and hmac.compare_digest(
+            given.encode("utf-8", "replace"), self._token.encode()
+        )
         return path, ok
 
     def meta(self) -> dict[str, Any]:
@@ -112,164 +155,58 @@ class InferenceService:
 
     # -- protocols ------------------------------------------------------------------------
 
+    def parse(self, path: str, raw: bytes | bytearray) -> Parsed:
+        """``POST path`` with body ``raw``, understood (no embedding); raises ``BadRequest``."""
+        return parse_request(path, raw, self.limits, self.text_task)
+
+    def handle(self, path: str, raw: bytes | bytearray) -> dict[str, Any]:
+        """``POST path``: parse, embed, answer (blocking: the HTTP side runs it in a thread)."""
+        return self.answer(self.parse(path, raw))
+
+    def answer(self, parsed: Parsed) -> dict[str, Any]:
+        """The response body of a parsed request, embedding its inputs."""
+        return parsed.answer(self._embed(parsed.inputs, parsed.task), self.embedder.dimensions)
+
     def vectorize(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /vectorize`` (multi2vec-bind and multi2vec-clip)."""
-        for name in UNSUPPORTED_FIELDS:
-            if body.get(name):
-                raise BadRequest(422, f"{name}: Gemini Embedding 2 does not embed {name} data")
-        inputs: list[ge2.Input] = []
-        spans: dict[str, tuple[int, int]] = {}
-        texts = _strings(body, "texts")
-        spans["textVectors"] = (0, len(texts))
-        inputs.extend(ge2.Text(t) for t in texts)
-        for name, answer in MEDIA_FIELDS.items():
-            values = _strings(body, name)
-            start = len(inputs)
-            for i, value in enumerate(values):
-                inputs.append(_media(value, f"{name}[{i}]"))
-            spans[answer] = (start, len(inputs))
-        vectors = self._embed(inputs, self.text_task)
-        out: dict[str, Any] = {a: vectors[s:e] for a, (s, e) in spans.items()}
-        out.update({a: [] for a in UNSUPPORTED_FIELDS.values()})
-        return out
+        return self.answer(parse_vectorize(body, self.limits, self.text_task))
 
     def vectors(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /vectors`` (text2vec-transformers), single or batched."""
-        config = body.get("config") or {}
-        if not isinstance(config, dict):
-            raise BadRequest(400, "config must be an object")
-        task = TRANSFORMERS_TASKS.get(str(config.get("task_type") or ""), self.text_task)
-        if "texts" in body:
-            texts = _strings(body, "texts")
-            vecs = self._embed([ge2.Text(t) for t in texts], task)
-            return {"vectors": vecs, "dims": self.embedder.dimensions}
-        text = body.get("text")
-        if not isinstance(text, str) or not text:
-            raise BadRequest(400, "text must be a non-empty string")
-        vec = self._embed([ge2.Text(text)], task)[0]
-        return {"text": text, "vector": vec, "dims": len(vec)}
+        return self.answer(parse_vectors(body, self.limits, self.text_task))
 
     def _embed(self, inputs: list[ge2.Input], task: str) -> list[list[float]]:
         if not inputs:
             return []
         try:
-            return self.embedder.embed(inputs, task=task)
+            vectors: list[list[float]] = self.embedder.embed(inputs, task=task)
         except ge2.InputError as exc:
             raise BadRequest(422, str(exc)) from exc
+        return vectors
 
 
-def _strings(body: dict[str, Any], name: str) -> list[str]:
-    value = body.get(name)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest(400, f"{name} must be a list of strings")
-    return value
-
-
-def _media(value: str, where: str) -> ge2.Input:
-    """A base64 blob as the ge2 input its content says it is (a PDF stays a PDF)."""
+def _listen(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening socket, bound now so ``url`` is known (``port=0`` picks a free port)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
     try:
-        data = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest(400, f"{where}: not valid base64") from None
-    try:
-        item = ge2.load(data)
-    except ge2.InputError as exc:
-        raise BadRequest(415, f"{where}: {exc.problem}") from exc
-    if isinstance(item, ge2.Text):
-        raise BadRequest(415, f"{where}: holds text, not media; send it in texts")
-    return item
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s %s", self.address_string(), format % args)
-
-    def _send(self, status: int, payload: dict[str, Any] | None) -> None:
-        data = b"" if payload is None else json.dumps(payload).encode()
-        self.send_response(status)
-        if payload is not None:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        service = self.server.service
-        path, ok = service.route(self.path, self.headers.get("Authorization"))
-        if path in ("/.well-known/ready", "/.well-known/live"):
-            self._send(204, None)
-        elif not ok:
-            self._send(401, {"error": "missing or wrong token"})
-        elif path == "/meta":
-            self._send(200, service.meta())
-        else:
-            self._send(404, {"error": f"GET {path} is not served here"})
-
-    def do_POST(self) -> None:
-        service = self.server.service
-        path, ok = service.route(self.path, self.headers.get("Authorization"))
-        try:
-            length = int(self.headers.get("Content-Length") or -1)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            self._send(411, {"error": "Content-Length is required"})
-            return
-        if length > service.max_body_bytes:
-            self.close_connection = True
-            self._send(
-                413,
-                {
-                    "error": f"request body of {length} bytes is over the limit of "
-                    f"{service.max_body_bytes} bytes"
-                },
-            )
-            return
-        raw = self.rfile.read(length)
-        if not ok:
-            self._send(401, {"error": "missing or wrong token"})
-            return
-        handlers = {
-            "/vectorize": service.vectorize,
-            "/vectors": service.vectors,
-            "/vectors/": service.vectors,
-        }
-        if path not in handlers:
-            self._send(404, {"error": f"POST {path} is not served here"})
-            return
-        try:
-            body = json.loads(raw or b"{}")
-            if not isinstance(body, dict):
-                raise BadRequest(400, "the body must be a JSON object")
-            self._send(200, handlers[path](body))
-        except json.JSONDecodeError:
-            self._send(400, {"error": "the body is not valid JSON"})
-        except BadRequest as exc:
-            self._send(exc.status, {"error": str(exc)})
-        except ge2.GE2Error as exc:
-            logger.warning("embedding failed: %s", exc)
-            self._send(502, {"error": f"embedding failed: {exc}"})
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], service: InferenceService) -> None:
-        self.service = service
-        super().__init__(address, _Handler)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class InferenceServer:
-    """The service on a threaded stdlib HTTP server; ``with InferenceServer(emb) as s: s.url``.
+    """The service on uvicorn; ``with InferenceServer(emb) as s: s.url``.
 
-    Binds 127.0.0.1 unless told otherwise; ``port=0`` picks a free port.
+    Binds 127.0.0.1 unless told otherwise; ``port=0`` picks a free port. ``start`` serves
+    from a background thread, ``serve_forever`` from the calling one (Ctrl-C or SIGTERM
+    stop it gracefully).
     """
 
     def __init__(
@@ -281,33 +218,72 @@ class InferenceServer:
         token: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BYTES,
         text_task: str = "raw",
+        max_items: int = DEFAULT_MAX_ITEMS,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES,
+        queue_timeout: float = DEFAULT_QUEUE_TIMEOUT,
     ) -> None:
         self.service = InferenceService(
-            embedder, token=token, max_body_bytes=max_body_bytes, text_task=text_task
+            embedder,
+            token=token,
+            max_body_bytes=max_body_bytes,
+            text_task=text_task,
+            max_items=max_items,
+            max_image_pixels=max_image_pixels,
         )
-        self._httpd = _Server((host, port), self.service)
+        app = build_app(
+            self.service,
+            read_timeout=read_timeout,
+            max_inflight_bytes=max_inflight_bytes,
+            queue_timeout=queue_timeout,
+        )
+        self._socket = _listen(host, port, BACKLOG)
+        config = uvicorn.Config(
+            app,
+            http=guarded_protocol(read_timeout),
+            lifespan="off",
+            backlog=BACKLOG,
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=5,
+            log_config=None,
+            access_log=False,
+        )
+        self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        host, port = self._socket.getsockname()[:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def start(self) -> InferenceServer:
+        """Serve from a background thread; returns once the server accepts connections."""
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="ge2-weaviate-inference", daemon=True
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name="ge2-weaviate-inference",
+            daemon=True,
         )
         self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started and self._thread.is_alive():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the inference server did not start within 30 s")
+            time.sleep(0.01)
+        if not self._server.started:
+            raise RuntimeError("the inference server stopped while starting; see the log")
         return self
 
     def serve_forever(self) -> None:
-        self._httpd.serve_forever()
+        """Serve from this thread until interrupted (SIGINT/SIGTERM)."""
+        self._server.run(sockets=[self._socket])
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=15)
+        self._socket.close()
 
     def __enter__(self) -> InferenceServer:
         return self.start()
@@ -317,6 +293,22 @@ class InferenceServer:
 
 
 # -- command line -----------------------------------------------------------------------
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    """An argparse type: a number above zero, or a usage error that says so."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be above zero")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -361,9 +353,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-request-mb",
-        type=float,
+        type=_positive(float),
         default=DEFAULT_MAX_BYTES / 2**20,
         help="largest request body accepted, in MiB (default 64)",
+    )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=_positive(int),
+        default=DEFAULT_MAX_IMAGE_PIXELS,
+        help="largest image accepted, in pixels (width x height, read from the header "
+        f"before decoding; default {DEFAULT_MAX_IMAGE_PIXELS:,})",
+    )
+    parser.add_argument(
+        "--max-items",
+        type=_positive(int),
+        default=DEFAULT_MAX_ITEMS,
+        help=f"most inputs (texts + media) in one request (default {DEFAULT_MAX_ITEMS:,})",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=_positive(float),
+        default=DEFAULT_READ_TIMEOUT,
+        help="seconds a client has to send its request headers, and again its body "
+        f"(default {DEFAULT_READ_TIMEOUT:g}); slower clients get a 408",
+    )
+    parser.add_argument(
+        "--max-inflight-mb",
+        type=_positive(float),
+        default=DEFAULT_MAX_INFLIGHT_BYTES / 2**20,
+        help="request bodies held in memory at once, all clients together, in MiB "
+        f"(default {DEFAULT_MAX_INFLIGHT_BYTES // 2**20}); past it requests wait "
+        f"{DEFAULT_QUEUE_TIMEOUT:g} s, then get a 503 with Retry-After",
     )
     parser.add_argument(
         "--base-url", default=None, help="Gemini API base URL (a proxy or an emulator)"
@@ -399,6 +419,13 @@ def embedder_from_args(
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted; the API key comes from the SDK's environment variables."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for name in ("httpx", "httpx2"):  # the SDK's HTTP client: not one line per API call
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Pillow warns on opening a very large image; the service refuses those by their header
+    # with a clear answer to the client, so the warning would only be noise in this log.
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     emulator = None
     base_url = args.base_url
     api_key = None
@@ -409,17 +436,32 @@ def run(args: argparse.Namespace) -> int:
         emulator.start()
         base_url, api_key = emulator.url, "ge2-emulator"
     embedder = embedder_from_args(args, base_url=base_url, api_key=api_key)
-    server = InferenceServer(
-        embedder,
-        host=args.host,
-        port=args.port,
-        token=os.environ.get(args.token_env),
-        max_body_bytes=int(args.max_request_mb * 2**20),
-        text_task=args.text_task,
-    )
+    try:
+        server = InferenceServer(
+            embedder,
+            host=args.host,
+            port=args.port,
+            token=os.environ.get(args.token_env),
+            max_body_bytes=int(args.max_request_mb * 2**20),
+            text_task=args.text_task,
+            max_items=args.max_items,
+            max_image_pixels=args.max_image_pixels,
+            read_timeout=args.read_timeout,
+            max_inflight_bytes=int(args.max_inflight_mb * 2**20),
+        )
+    except OSError as exc:
+        print(
+            f"ge2 weaviate-inference: cannot listen on {args.host}:{args.port} "
+            f"({exc.strerror or exc}); pick another --port or --host",
+            file=sys.stderr,
+        )
+        embedder.close()
+        if emulator is not None:
+            emulator.stop()
+        return 1
     print(
         f"ge2 weaviate-inference: {embedder!r} at {server.url} "
-        f"(token {'required' if server.service._token else 'off'})",
+        f"(token {'required' if server.service.token_required else 'off'})",
         file=sys.stderr,
     )
     try:
@@ -427,7 +469,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        server._httpd.server_close()
+        server.stop()
         embedder.close()
         if emulator is not None:
             emulator.stop()

@@ -159,3 +159,38 @@ def test_collection_vectors_paces_with_the_embedders_quota() -> None:
     emb = ge2.Embedder(api_key="k", quota={"requests_per_minute": 100})
     helper = CollectionVectors(object(), emb, check=False)
     assert helper.embedder.pacer.quota == ge2.Quota(100)
+
+
+@pytest.mark.parametrize("missing", ["starlette", "uvicorn"])
+def test_missing_server_packages_fail_at_import_with_the_pip_line(
+    monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    real_import = builtins.__import__
+
+    def without(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == missing or name.startswith(missing + "."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    for mod in [m for m in sys.modules if m.startswith("ge2.integrations.weaviate")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setattr(builtins, "__import__", without)
+    with pytest.raises(ge2.MissingExtraError) as err:
+        importlib.import_module("ge2.integrations.weaviate.inference")
+    assert err.value.package == missing
+    assert 'pip install "ge2[weaviate]"' in str(err.value)
+
+
+def test_service_limits_must_be_positive_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from ge2.integrations.weaviate import inference
+
+    parser = argparse.ArgumentParser()
+    inference.add_arguments(parser)
+    args = parser.parse_args(["--read-timeout", "2.5", "--max-image-pixels", "1000"])
+    assert args.read_timeout == 2.5 and args.max_image_pixels == 1000
+    for bad in (["--read-timeout", "0"], ["--max-items", "-3"], ["--max-inflight-mb", "x"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
+        assert bad[0] in capsys.readouterr().err
