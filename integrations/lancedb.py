@@ -13,6 +13,7 @@ Why not LanceDB's ``gemini-text``: it is text only and sends ``task_type``, whic
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import os
 import threading
@@ -49,7 +50,16 @@ _PEER_TASKS = {
     "fact_verification": "fact_checking",
     "code_retrieval_query": "code_retrieval",
 }
-_EMBEDDERS: dict[tuple[Any, ...], ge2.Embedder] = {}
+#: What google-genai reads from the environment when a setting is not given.
+_SDK_ENV = (
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GOOGLE_GEMINI_BASE_URL",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+)
+_EMBEDDERS: dict[str, ge2.Embedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
 
@@ -142,8 +152,7 @@ class GE2EmbeddingFunction(EmbeddingFunction):  # type: ignore[misc]
         return self._embed(inputs, self.source_task)
 
     def compute_query_embeddings(self, query: Any, *args: Any, **kwargs: Any) -> list[Any]:
-        items = [query] if isinstance(query, str | bytes | os.PathLike) else _as_list(query)
-        return self._embed(items, self.query_task)
+        return self._embed([query], self.query_task)  # LanceDB searches one query at a time
 
     # ge2 already retries what is worth retrying; LanceDB's loop would retry bad input too.
     def compute_source_embeddings_with_retry(self, *args: Any, **kwargs: Any) -> list[Any]:
@@ -215,8 +224,11 @@ def add_pieces(
             row[conf.source_column] = text if text is not None else given
             row[column] = piece.vector
             out.append({**row, **(rows[i] if rows is not None else {})})
+    columns = {
+        key: None for row in out for key in row
+    }  # LanceDB reads the columns off the first row
     if out:
-        table.add(out)
+        table.add([{**columns, **row} for row in out])
     return len(out)
 
 
@@ -238,18 +250,20 @@ def _ge2_column(table: Any, vector_column: str | None) -> tuple[str, Any]:
 
 def _shared_embedder(fn: GE2EmbeddingFunction) -> ge2.Embedder:
     """One Embedder per settings in a process: LanceDB rebuilds the function on every call,
-    and the quota's schedule, the client and the cache must outlive each rebuild."""
-    key = (
+    and the quota's schedule, the client and the cache must outlive each rebuild. The SDK's
+    environment variables are part of the settings (a key stays in memory, hashed)."""
+    key = hashlib.sha256(repr((
         fn.model, fn.dimensions, fn.api_key.get_secret_value() if fn.api_key else None,
         fn.base_url, fn.vertexai, fn.project, fn.location,
-        tuple(sorted((fn.quota or {}).items())), fn.cache, fn.max_retries, fn.max_concurrency,
-    )  # fmt: skip
+        sorted((fn.quota or {}).items()), fn.cache, fn.max_retries, fn.max_concurrency,
+        [os.environ.get(name) for name in _SDK_ENV],
+    )).encode()).hexdigest()  # fmt: skip
     with _EMBEDDERS_LOCK:
         if key not in _EMBEDDERS:
             _EMBEDDERS[key] = ge2.Embedder(
                 fn.model,
                 fn.dimensions,
-                api_key=key[2],
+                api_key=fn.api_key.get_secret_value() if fn.api_key else None,
                 base_url=fn.base_url,
                 vertexai=fn.vertexai,
                 project=fn.project,
@@ -279,9 +293,9 @@ def _names_file(text: str) -> bool:
     if "\n" in text or len(text) > 4096:
         return False
     kind = mimetypes.guess_type(text)[0] or ""
-    return kind.startswith(("image/", "audio/", "video/", "application/pdf")) or Path(
-        text
-    ).is_file()
+    return (
+        kind.startswith(("image/", "audio/", "video/", "application/pdf")) or Path(text).is_file()
+    )
 
 
 def _load(source: str, index: int) -> ge2.Input:

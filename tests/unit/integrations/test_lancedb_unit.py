@@ -52,11 +52,15 @@ def test_lance_model_gets_a_vector_column_of_ndims() -> None:
 
 
 def test_config_round_trips_through_table_metadata(tmp_path: Path) -> None:
-    fn = get_registry().get("gemini-embedding-2").create(
-        dimensions=256,
-        quota=ge2.Quota(100, tokens_per_minute=5000),
-        cache=tmp_path / "c.sqlite",
-        source_type="text",
+    fn = (
+        get_registry()
+        .get("gemini-embedding-2")
+        .create(
+            dimensions=256,
+            quota=ge2.Quota(100, tokens_per_minute=5000),
+            cache=tmp_path / "c.sqlite",
+            source_type="text",
+        )
     )
     stored = _table_metadata(fn)
     again = get_registry().parse_functions({b"embedding_functions": stored.encode()})
@@ -108,9 +112,11 @@ def test_peer_arguments_of_lancedb_gemini_text_translate() -> None:
     )
     assert (fn.model, fn.dimensions) == ("gemini-embedding-2", 768)
     assert (fn.query_task, fn.source_task) == ("query", "similarity")
-    rebuilt = get_registry().parse_functions(
-        {b"embedding_functions": _table_metadata(fn).encode()}
-    )["vector"].function
+    rebuilt = (
+        get_registry()
+        .parse_functions({b"embedding_functions": _table_metadata(fn).encode()})["vector"]
+        .function
+    )
     assert rebuilt.dimensions == 768 and rebuilt.source_task == "similarity"
 
 
