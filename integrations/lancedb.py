@@ -37,28 +37,12 @@ __all__ = ["GE2EmbeddingFunction", "add_pieces"]
 
 _URI_SCHEMES = ("gs://", "https://", "http://")
 #: LanceDB's ``gemini-text`` argument -> ours (drop-in), and its task spellings -> ge2 tasks.
-_PEER_ARGS = {
-    "name": "model",
-    "dim": "dimensions",
-    "query_task_type": "query_task",
-    "source_task_type": "source_task",
-}
-_PEER_TASKS = {
-    "retrieval_query": "query",
-    "retrieval_document": "document",
-    "semantic_similarity": "similarity",
-    "fact_verification": "fact_checking",
-    "code_retrieval_query": "code_retrieval",
-}
-#: What google-genai reads from the environment when a setting is not given.
-_SDK_ENV = (
-    "GEMINI_API_KEY",
-    "GOOGLE_API_KEY",
-    "GOOGLE_GEMINI_BASE_URL",
-    "GOOGLE_GENAI_USE_VERTEXAI",
-    "GOOGLE_CLOUD_PROJECT",
-    "GOOGLE_CLOUD_LOCATION",
-)
+_PEER_ARGS = dict(name="model", dim="dimensions", query_task_type="query_task",
+                  source_task_type="source_task")  # fmt: skip
+_PEER_TASKS = dict(retrieval_query="query", retrieval_document="document",
+                   semantic_similarity="similarity")  # fmt: skip
+#: Fields that say how to read sources; the rest are ``ge2.Embedder`` settings.
+_OWN_FIELDS = {"api_key", "query_task", "source_task", "source_type"}
 _EMBEDDERS: dict[str, ge2.Embedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
@@ -109,6 +93,8 @@ class GE2EmbeddingFunction(EmbeddingFunction):  # type: ignore[misc]
                 if ours in out:
                     raise ValueError(f"pass {ours}= or {theirs}=, not both")
                 out[ours] = out.pop(theirs)
+        if isinstance(out.get("cache"), os.PathLike):
+            out["cache"] = os.fspath(out["cache"])
         return out
 
     @field_validator("query_task", "source_task")
@@ -125,11 +111,6 @@ class GE2EmbeddingFunction(EmbeddingFunction):  # type: ignore[misc]
     def _quota_fields(cls, quota: Any) -> Any:
         q = ge2.Quota.of(quota)  # ValueError naming unknown fields
         return None if q is None else asdict(q)
-
-    @field_validator("cache", mode="before")
-    @classmethod
-    def _cache_path(cls, cache: Any) -> Any:
-        return os.fspath(cache) if isinstance(cache, os.PathLike) else cache
 
     def model_post_init(self, context: Any, /) -> None:
         self._core = _shared_embedder(self)
@@ -224,21 +205,16 @@ def add_pieces(
             row[conf.source_column] = text if text is not None else given
             row[column] = piece.vector
             out.append({**row, **(rows[i] if rows is not None else {})})
-    columns = {
-        key: None for row in out for key in row
-    }  # LanceDB reads the columns off the first row
+    columns = dict.fromkeys(key for row in out for key in row)  # LanceDB reads row 0's keys
     if out:
         table.add([{**columns, **row} for row in out])
     return len(out)
 
 
 def _ge2_column(table: Any, vector_column: str | None) -> tuple[str, Any]:
-    found = {
-        name: conf
-        for name, conf in table.embedding_functions.items()
-        if isinstance(conf.function, GE2EmbeddingFunction)
-        and (vector_column is None or name == vector_column)
-    }
+    found = {name: conf for name, conf in table.embedding_functions.items()
+             if isinstance(conf.function, GE2EmbeddingFunction)
+             and vector_column in (None, name)}  # fmt: skip
     if len(found) != 1:
         what = "no" if not found else f"{len(found)} ({', '.join(sorted(found))})"
         raise ge2.ConfigurationError(
@@ -251,38 +227,20 @@ def _ge2_column(table: Any, vector_column: str | None) -> tuple[str, Any]:
 def _shared_embedder(fn: GE2EmbeddingFunction) -> ge2.Embedder:
     """One Embedder per settings in a process: LanceDB rebuilds the function on every call,
     and the quota's schedule, the client and the cache must outlive each rebuild. The SDK's
-    environment variables are part of the settings (a key stays in memory, hashed)."""
-    key = hashlib.sha256(repr((
-        fn.model, fn.dimensions, fn.api_key.get_secret_value() if fn.api_key else None,
-        fn.base_url, fn.vertexai, fn.project, fn.location,
-        sorted((fn.quota or {}).items()), fn.cache, fn.max_retries, fn.max_concurrency,
-        [os.environ.get(name) for name in _SDK_ENV],
-    )).encode()).hexdigest()  # fmt: skip
+    environment variables count as settings (the key is only hashed into the lookup)."""
+    settings = fn.model_dump(exclude=_OWN_FIELDS)
+    api_key = fn.api_key.get_secret_value() if fn.api_key else None
+    env = sorted((k, v) for k, v in os.environ.items() if k.startswith(("GEMINI_", "GOOGLE_")))
+    key = hashlib.sha256(repr((sorted(settings.items()), api_key, env)).encode()).hexdigest()
     with _EMBEDDERS_LOCK:
         if key not in _EMBEDDERS:
-            _EMBEDDERS[key] = ge2.Embedder(
-                fn.model,
-                fn.dimensions,
-                api_key=fn.api_key.get_secret_value() if fn.api_key else None,
-                base_url=fn.base_url,
-                vertexai=fn.vertexai,
-                project=fn.project,
-                location=fn.location,
-                quota=fn.quota,
-                cache=fn.cache,
-                max_retries=fn.max_retries,
-                max_concurrency=fn.max_concurrency,
-            )
+            _EMBEDDERS[key] = ge2.Embedder(api_key=api_key, **settings)
         return _EMBEDDERS[key]
 
 
 def _as_list(values: Any) -> list[Any]:
-    if isinstance(values, pa.ChunkedArray):
-        return list(values.combine_chunks().to_pylist())
-    if isinstance(values, pa.Array):
+    if isinstance(values, pa.Array | pa.ChunkedArray):
         return list(values.to_pylist())
-    if isinstance(values, np.ndarray):
-        return list(values.tolist())
     return [values] if isinstance(values, str | bytes) else list(values)
 
 

@@ -181,13 +181,13 @@ def test_null_sources_stay_null_without_a_request(monkeypatch: pytest.MonkeyPatc
     assert fn.embedder.usage.requests == 0
 
 
-def test_add_pieces_needs_a_ge2_vector_column() -> None:
-    class Table:
-        name = "plain"
-        embedding_functions: dict[str, object] = {}
+def test_add_pieces_needs_a_ge2_vector_column(tmp_path: Path) -> None:
+    import lancedb
 
+    schema = pa.schema([("source", pa.string()), ("vector", pa.list_(pa.float32(), 256))])
+    table = lancedb.connect(tmp_path / "db").create_table("plain", schema=schema)
     with pytest.raises(ge2.ConfigurationError, match=r"table 'plain' has no vector column"):
-        ge2_lancedb.add_pieces(Table(), ["a.pdf"])
+        ge2_lancedb.add_pieces(table, ["a.pdf"])
 
 
 def test_missing_lancedb_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
