@@ -156,6 +156,9 @@ class GE2EmbeddingFunction(EmbeddingFunction):  # type: ignore[misc]
             out[key] = os.fspath(value) if isinstance(value, os.PathLike) else value
         return out
 
+    def __hash__(self) -> int:  # LanceDB's hashes field values, and quota is a dict
+        return hash(repr(sorted(self.model_dump(exclude={"api_key"}).items())))
+
     def _source_input(self, item: Any, index: int) -> Any:
         if not isinstance(item, str) or self.source_type == "text":
             return item  # bytes are sniffed by content; the core names anything it cannot use

@@ -260,3 +260,15 @@ def test_long_sources_pool_into_one_row_or_split_with_add_pieces(
     hit = table.search("desert sand dunes").limit(1).to_list()[0]
     assert hit["shelf"] == "b" and hit["char_start"] > len(first) // 2
     assert table.search("chapter 9 text").limit(1).to_list()[0]["page_start"] == 7
+
+
+async def test_async_connection_embeds_on_add_and_search(
+    emu_env: dict[str, str], corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    _table(tmp_path / "db")  # created with the function; re-opened below through the async API
+    db = await lancedb.connect_async(str(tmp_path / "db"))
+    table = await db.open_table("items")
+    await table.add([{"source": DOCS[0]}, {"source": str(corpus["red-fox.png"])}])
+    assert await table.count_rows() == 2
+    hits = await (await table.search("red fox running through snow")).limit(1).to_list()
+    assert hits[0]["source"] == str(corpus["red-fox.png"])

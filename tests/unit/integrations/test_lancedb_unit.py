@@ -71,6 +71,7 @@ def test_config_round_trips_through_table_metadata(tmp_path: Path) -> None:
     assert rebuilt.embedder.pacer.quota == ge2.Quota(100, tokens_per_minute=5000)
     assert rebuilt.embedder.cache is not None
     assert rebuilt.source_type == "text"
+    assert rebuilt == fn and hash(rebuilt) == hash(fn)
     other = GE2EmbeddingFunction.create(dimensions=768)
     assert other.embedder is not fn.embedder
 
