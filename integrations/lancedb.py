@@ -163,7 +163,7 @@ class GE2EmbeddingFunction(EmbeddingFunction):  # type: ignore[misc]
         if not isinstance(item, str) or self.source_type == "text":
             return item  # bytes are sniffed by content; the core names anything it cannot use
         if self.source_type == "uri" or _names_file(item):
-            return _load(item, index)
+            return _load(item, index, self.source_type == "auto")
         return item
 
     def _embed(self, items: list[Any], task: str) -> list[Any]:
@@ -259,11 +259,13 @@ def _names_file(text: str) -> bool:
     )
 
 
-def _load(source: str, index: int) -> ge2.Input:
+def _load(source: str, index: int, auto: bool) -> ge2.Input:
     path = source[len("file://") :] if source.startswith("file://") else source
     try:
         return ge2.load(path)
     except ge2.InputError as exc:
-        raise ge2.InputError(
-            exc.problem, index=index, item=exc.item or f"source {source!r}", fix=exc.fix
-        ) from exc
+        fix = exc.fix
+        if auto and not Path(path).is_file():  # perhaps a string that only looks like a file
+            fix = f"{fix}; or, to embed such strings as text, use source_type='text'"
+        item = exc.item or f"source {source!r}"
+        raise ge2.InputError(exc.problem, index=index, item=item, fix=fix) from exc

@@ -150,7 +150,9 @@ def test_string_sources_text_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert isinstance(fn._source_input(samples.png(), 0), bytes)  # the core sniffs bytes
     remote = fn._source_input("gs://bucket/photos/fox.jpg", 0)
     assert isinstance(remote, ge2.Image) and remote.uri == "gs://bucket/photos/fox.jpg"
-    with pytest.raises(ge2.InputError, match=r"input #3.*missing\.png.*no such file"):
+    with pytest.raises(
+        ge2.InputError, match=r"input #3.*missing\.png.*no such file.*source_type='text'"
+    ):
         fn._source_input("photos/missing.png", 3)
     as_text = GE2EmbeddingFunction.create(dimensions=256, source_type="text")
     assert as_text._source_input("photos/missing.png", 0) == "photos/missing.png"
