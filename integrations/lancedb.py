@@ -266,6 +266,7 @@ def _load(source: str, index: int, auto: bool) -> ge2.Input:
     except ge2.InputError as exc:
         fix = exc.fix
         if auto and not Path(path).is_file():  # perhaps a string that only looks like a file
-            fix = f"{fix}; or, to embed such strings as text, use source_type='text'"
+            hint = "to embed such strings as text, use source_type='text'"
+            fix = f"{fix}; or, {hint}" if fix else hint
         item = exc.item or f"source {source!r}"
         raise ge2.InputError(exc.problem, index=index, item=item, fix=fix) from exc
