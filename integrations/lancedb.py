@@ -47,9 +47,9 @@ _EMBEDDERS: dict[str, ge2.Embedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
 
-@register("gemini-embedding-2")
-@register("ge2")
-class GE2EmbeddingFunction(EmbeddingFunction):  # type: ignore[misc]
+@register("gemini-embedding-2")  # type: ignore[no-untyped-call]
+@register("ge2")  # type: ignore[no-untyped-call]
+class GE2EmbeddingFunction(EmbeddingFunction):
     """Gemini Embedding 2 for LanceDB tables: text and media sources, one vector space.
 
     Settings are what LanceDB stores in the table's metadata and rebuilds the function from

@@ -272,3 +272,18 @@ async def test_async_connection_embeds_on_add_and_search(
     assert await table.count_rows() == 2
     hits = await (await table.search("red fox running through snow")).limit(1).to_list()
     assert hits[0]["source"] == str(corpus["red-fox.png"])
+
+
+def test_hybrid_search_combines_full_text_and_ge2_vectors(
+    emu_env: dict[str, str], corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    from lancedb.index import FTS
+
+    table = _table(tmp_path / "db")
+    order = "order XJ-9921 shipped to Lisbon"
+    table.add([{"source": order}, {"source": "order shipped late to Porto"}])
+    table.add([{"source": str(corpus["red-fox.png"])}])
+    table.create_index("source", config=FTS())
+    hybrid = table.search("XJ-9921", query_type="hybrid").limit(3).to_list()
+    assert hybrid[0]["source"] == order
+    assert "_relevance_score" in hybrid[0]  # LanceDB's reranker fused both lists
