@@ -287,3 +287,13 @@ def test_hybrid_search_combines_full_text_and_ge2_vectors(
     hybrid = table.search("XJ-9921", query_type="hybrid").limit(3).to_list()
     assert hybrid[0]["source"] == order
     assert "_relevance_score" in hybrid[0]  # LanceDB's reranker fused both lists
+
+
+def test_base_url_and_a_var_key_without_any_environment(ge2_emulator: Any, tmp_path: Path) -> None:
+    get_registry().set_var("ge2_e2e_key", SECRET)
+    table = _table(tmp_path / "db", base_url=ge2_emulator.url, api_key="$var:ge2_e2e_key")
+    table.add([{"source": text} for text in DOCS])
+    assert _top(table, "volcano lava") == [DOCS[1]]
+    stored = table.schema.metadata[b"embedding_functions"].decode()
+    assert '"api_key": "$var:ge2_e2e_key"' in stored and SECRET not in stored
+    assert ge2_emulator.stats["items"] == len(DOCS) + 1
