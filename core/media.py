@@ -208,9 +208,10 @@ def pixel_problem(info: ImageInfo, max_pixels: int | None = None) -> str | None:
     limit = limits.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     if info.pixels <= limit:
         return None
+    named = " (ge2.limits.MAX_IMAGE_PIXELS)" if max_pixels is None else ""
     return (
         f"{info.width}x{info.height} = {info.pixels:,} pixels is over the limit of "
-        f"{limit:,} pixels per image (ge2.limits.MAX_IMAGE_PIXELS)"
+        f"{limit:,} pixels per image{named}"
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -199,28 +198,19 @@ def media(value: str, where: str, limits: Limits) -> ge2.Input:
 def check_pixels(data: bytes, where: str, max_pixels: int) -> None:
     """Refuse an image whose header says it has more than ``max_pixels`` pixels.
 
-    Pillow's ``open`` reads only the header; nothing is decoded. An image Pillow cannot
-    read is left to the embedder, which names the problem.
+    The core's header reader (``ge2.media.image_header``) decodes nothing. An image it
+    cannot read is left to the embedder, which names the problem.
     """
-    from PIL import Image, UnidentifiedImageError
+    from ge2 import media
 
-    fix = "downscale it, or raise --max-image-pixels"
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            width, height = img.size
-    except Image.DecompressionBombError as exc:  # past Pillow's own, higher, limit
-        found = re.search(r"\((\d+) pixels\)", str(exc))
-        size = f"{found.group(1)} pixels" if found else "more pixels than Pillow opens safely"
-        raise BadRequest(
-            413, f"{where}: image of {size} is over the limit of {max_pixels} pixels; {fix}"
-        ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        info = media.image_header(data)
+    except ValueError:
         return
-    if width * height > max_pixels:
+    problem = media.pixel_problem(info, max_pixels)
+    if problem is not None:
         raise BadRequest(
-            413,
-            f"{where}: image of {width}x{height} = {width * height} pixels is over the limit "
-            f"of {max_pixels} pixels; {fix}",
+            413, f"{where}: image of {problem}; downscale it, or raise --max-image-pixels"
         )
 
 

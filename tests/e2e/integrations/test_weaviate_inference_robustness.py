@@ -265,7 +265,7 @@ def test_a_huge_pixel_png_is_refused_from_its_header(
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert status == 413
     assert out["error"].startswith("images[0]: image")
-    assert "limit of 50000000 pixels" in out["error"] and "--max-image-pixels" in out["error"]
+    assert "limit of 50,000,000 pixels" in out["error"] and "--max-image-pixels" in out["error"]
     assert ge2_emulator.stats["requests"] == requests
     assert grown_mb < 200
 
@@ -277,7 +277,7 @@ def test_the_pixel_limit_is_configurable(embedder: ge2.Embedder) -> None:
         with connect(srv) as sock:
             sock.sendall(post("/vectorize", body))
             status, _, out = answer(sock)
-        assert status == 413 and "3000x2000 = 6000000 pixels" in out["error"]
+        assert status == 413 and "3000x2000 = 6,000,000 pixels" in out["error"]
     with InferenceServer(embedder, port=0, max_image_pixels=6_000_000) as srv:
         with connect(srv) as sock:
             sock.sendall(post("/vectorize", body))

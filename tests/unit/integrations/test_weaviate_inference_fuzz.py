@@ -185,11 +185,10 @@ def test_pixels_are_counted_from_the_header_without_decoding(
     with pytest.raises(BadRequest) as err:
         check_pixels(png_header(12_000, 12_000), "images[2]", 50_000_000)
     assert err.value.status == 413
-    assert str(err.value) == (
-        "images[2]: image of 12000x12000 = 144000000 pixels is over the limit of 50000000 "
-        "pixels; downscale it, or raise --max-image-pixels"
-    )
-    with pytest.raises(BadRequest, match=r"images\[0\]: image of 400000000 pixels is over"):
+    message = str(err.value)
+    assert message.startswith("images[2]: image of 12000x12000 = 144,000,000 pixels is over")
+    assert "50,000,000" in message and message.endswith("raise --max-image-pixels")
+    with pytest.raises(BadRequest, match=r"images\[0\]: image of 20000x20000 = 400,000,000"):
         check_pixels(png_header(20_000, 20_000), "images[0]", 50_000_000)
     check_pixels(png_header(5000, 5000), "images[0]", 50_000_000)  # under the limit: fine
 
