@@ -12,6 +12,7 @@ next call and never sends an item twice. The Batch API is on the Gemini Develope
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 import os
@@ -30,7 +31,6 @@ from . import transport
 from .batch_state import (
     ABANDONED,
     CANCELLED,
-    COLLECTED,
     ENDED_BADLY,
     EXPIRED,
     FAILED,
@@ -173,6 +173,9 @@ class BatchRunner:
         sizes = self.embedder._sizes(dimensions)
         size = max(sizes)
         self.resolve_submitting()
+        interrupted = [j.id for j in self.state.jobs() if j.state == SUCCEEDED]
+        if interrupted:  # a collection cut short: finish it, so the record is complete
+            self.refresh(interrupted)
         unique = plan.unique()
         found = self.cache.get_many(unique, size) if unique else {}
         if found:
@@ -370,7 +373,8 @@ class BatchRunner:
         if rec.mode == "inline":
             responses = (dest.inlined_embed_content_responses if dest else None) or []
             if not responses and dest is not None and dest.inlined_responses:
-                responses = dest.inlined_responses  # every item failed: the SDK's other name
+                # Every item failed: the SDK then uses its generate-content name for them.
+                responses = list(dest.inlined_responses)  # type: ignore[arg-type]
             for seq, r in enumerate(responses):
                 if seq >= len(items):
                     logger.warning("job %s answered more results than requests", rec.name)
@@ -387,7 +391,9 @@ class BatchRunner:
                 key = row.get("key")
                 it = by_key.get(str(key))
                 if it is None:
-                    logger.warning("job %s: results line with unknown key %r ignored", rec.name, key)
+                    logger.warning(
+                        "job %s: results line with unknown key %r ignored", rec.name, key
+                    )
                     continue
                 answers.append((it.seq, *_answer_of(row)))
         vectors: dict[str, np.ndarray] = {}
@@ -447,7 +453,7 @@ class BatchRunner:
 
 
 def _state_of(job: types.BatchJob) -> str:
-    raw = job.state.value if hasattr(job.state, "value") else str(job.state or "")
+    raw = getattr(job.state, "value", job.state) or ""
     return _API_STATES.get(str(raw), PENDING)
 
 
@@ -539,9 +545,7 @@ class BatchJob:
             time.sleep(delay)
             delay = min(polling.maximum, delay * polling.factor)
 
-    def results(
-        self, *, fallback: Fallback = None, poll: Polling | float | None = None
-    ) -> Any:
+    def results(self, *, fallback: Fallback = None, poll: Polling | float | None = None) -> Any:
         """One vector per input, in order (a dict by size when several were asked).
 
         Waits for the jobs first. Items a job could not embed raise ``EmbeddingError``
@@ -559,7 +563,9 @@ class BatchJob:
         """Async twin of ``refresh``."""
         return await asyncio.to_thread(self.refresh)
 
-    async def await_(self, poll: Polling | float | None = None, timeout: float | None = None) -> bool:
+    async def await_(
+        self, poll: Polling | float | None = None, timeout: float | None = None
+    ) -> bool:
         """Async twin of ``wait``."""
         polling = Polling.of(poll)
         delay = polling.initial
@@ -596,26 +602,25 @@ class BatchJob:
             why = runner.state.failures_for(missing)
             if fallback == "online":
                 found.update(self._online(missing, size, errors))
-            elif bad_jobs and any(k in why and "ended" in why[k] for k in missing):
-                names = [j.name or j.id for j in bad_jobs]
+            elif any(why.get(k, (False, ""))[0] for k in missing):
+                ended = ", ".join(f"{j.name or j.id} ({j.state})" for j in bad_jobs)
+                count = sum(1 for k in missing if why.get(k, (False, ""))[0])
                 raise BatchJobError(
-                    f"batch job(s) {', '.join(f'{n} ({j.state})' for n, j in zip(names, bad_jobs))}"
-                    f": {sum(1 for k in missing if k in why)} items were not embedded and are "
-                    "pending again. Fix: call submit_batch() again with the same inputs (only "
-                    "those items are sent), or results(fallback='online') to embed them now",
-                    jobs=names,
+                    f"batch job(s) {ended}: {count} items were not embedded and are pending "
+                    "again. Fix: call submit_batch() again with the same inputs (only those "
+                    "items are sent), or results(fallback='online') to embed them now",
+                    jobs=[j.name or j.id for j in bad_jobs],
                 )
             else:
                 for k in missing:
                     errors[k] = RequestRejected(
-                        why.get(k, "not embedded by its batch job")
+                        why.get(k, (False, "not embedded by its batch job"))[1]
                         + "; re-run submit_batch() to send it again, or use "
                         "results(fallback='online')"
                     )
         if errors:
             emb._raise_failures(plan, found, errors)
         return emb._pooled(plan, found, self._sizes, self._dimensions)
-
 
     def _online(self, keys: list[str], size: int, errors: dict[str, APIError]) -> dict[str, Any]:
         """Embed the items a batch could not, with the online path (stored in the cache)."""
@@ -653,14 +658,14 @@ class BatchJobs:
         """Every job, oldest first, as last seen (no API call)."""
         return self._runner.state.jobs()
 
-    def status(self, ids: Sequence[str] | None = None) -> list[JobRecord]:
+    def status(self, ids: Sequence[str] | None = None) -> builtins.list[JobRecord]:
         """Ask the API about the live jobs (all, or these ids/names); collect finished ones."""
         self._runner.resolve_submitting()
         wanted = list(ids) if ids else [j.id for j in self._runner.state.jobs()]
         self._check_known(wanted)
         return self._runner.refresh(wanted)
 
-    def cancel(self, ids: Sequence[str] | None = None) -> list[JobRecord]:
+    def cancel(self, ids: Sequence[str] | None = None) -> builtins.list[JobRecord]:
         """Cancel live jobs (all, or these ids/names); their items return to pending."""
         wanted = list(ids) if ids else [j.id for j in self._runner.state.jobs() if j.live]
         self._check_known(wanted)
@@ -681,4 +686,4 @@ class BatchJobs:
         self._runner.state.close()
 
 
-__all__ = ["BatchJob", "BatchJobs", "BatchLimits", "COLLECTED", "Polling"]
+__all__ = ["BatchJob", "BatchJobs", "BatchLimits", "Polling"]

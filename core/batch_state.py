@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: Local states. ``submitting``: recorded, maybe not created; the API's states follow.
 SUBMITTING = "submitting"
@@ -101,6 +102,27 @@ class ItemRecord:
     tokens: int
     status: str
     error: str | None = None
+
+
+def _job_record(row: tuple[Any, ...]) -> JobRecord:
+    (job_id, name, state, mode, model, dims, file_name, items, tokens, cost, error, c, u) = row[:13]
+    return JobRecord(
+        job_id,
+        name,
+        state,
+        mode,
+        model,
+        int(dims),
+        file_name,
+        int(items),
+        int(tokens),
+        float(cost),
+        error,
+        float(c),
+        float(u),
+        done=int(row[13] or 0),
+        failed=int(row[14] or 0),
+    )
 
 
 class BatchState:
@@ -227,7 +249,7 @@ class BatchState:
                 "FROM jobs j LEFT JOIN items i ON i.job_id = j.id "
                 "GROUP BY j.id ORDER BY j.created, j.id"
             ).fetchall()
-        out = [JobRecord(*row[:13], done=int(row[13] or 0), failed=int(row[14] or 0)) for row in rows]
+        out = [_job_record(row) for row in rows]
         if ids is None:
             return out
         wanted = set(ids)
@@ -264,10 +286,10 @@ class BatchState:
                     found.setdefault(key, job_id)
         return found
 
-    def failures_for(self, keys: Iterable[str]) -> dict[str, str]:
-        """key -> why, for keys whose latest batch attempt failed (per item or whole job)."""
+    def failures_for(self, keys: Iterable[str]) -> dict[str, tuple[bool, str]]:
+        """key -> (its whole job ended badly, why), for keys whose latest attempt failed."""
         wanted = list(dict.fromkeys(keys))
-        found: dict[str, str] = {}
+        found: dict[str, tuple[bool, str]] = {}
         with self._lock:
             for i in range(0, len(wanted), 500):
                 chunk = wanted[i : i + 500]
@@ -279,9 +301,9 @@ class BatchState:
                 ).fetchall()
                 for key, status, error, name, job_id, state in rows:
                     if status == ITEM_FAILED:
-                        found[key] = f"{error} (batch job {name or job_id})"
+                        found[key] = (False, f"{error} (batch job {name or job_id})")
                     elif status == RELEASED:
-                        found[key] = f"batch job {name or job_id} ended {state}"
+                        found[key] = (True, f"batch job {name or job_id} ended {state}")
                     else:
                         found.pop(key, None)
         return found

@@ -39,8 +39,8 @@ _OUTCOMES = {"succeeded": SUCCEEDED, "failed": FAILED, "expired": EXPIRED}
 
 
 def _stamp(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat().replace(
-        "+00:00", "Z"
+    return (
+        datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
     )
 
 
@@ -204,9 +204,7 @@ class BatchService:
     def download(self, name: str) -> bytes:
         stored = self.file(name)
         if not stored.generated:
-            raise protocol.invalid(
-                f"Only generated files can be downloaded; {name} was uploaded."
-            )
+            raise protocol.invalid(f"Only generated files can be downloaded; {name} was uploaded.")
         with self._lock:
             self.counters["downloads"] += 1
         return bytes(stored.data)
@@ -401,9 +399,7 @@ class BatchService:
             "failedRequestCount": str(failed),
         }
         if not job.from_file:
-            job.output = {
-                "inlinedResponses": {"inlinedResponses": [a for _key, a in answers]}
-            }
+            job.output = {"inlinedResponses": {"inlinedResponses": [a for _key, a in answers]}}
             return
         if cfg.batch_unknown_key:
             answers.append(("no-such-key", {"error": {"code": 500, "message": "orphan"}}))
