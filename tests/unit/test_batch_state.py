@@ -53,7 +53,7 @@ def test_live_jobs_claim_their_keys_until_they_end_badly(tmp_path: Path) -> None
     state.update("ge2-a", state=bs.EXPIRED, error="expired")
     assert state.live_jobs_for(["k1", "k2"], 256) == {}
     assert {i.status for i in state.items("ge2-a")} == {bs.RELEASED}
-    assert state.failures_for(["k1"]) == {"k1": "batch job batches/1 ended expired"}
+    assert state.failures_for(["k1"]) == {"k1": (True, "batch job batches/1 ended expired")}
 
 
 def test_finish_marks_done_failed_and_missing(tmp_path: Path) -> None:
@@ -65,8 +65,8 @@ def test_finish_marks_done_failed_and_missing(tmp_path: Path) -> None:
     assert (job.state, job.done, job.failed) == (bs.COLLECTED, 1, 2)
     why = state.failures_for(["k1", "k2", "k3"])
     assert why == {
-        "k2": "400: bad (batch job batches/9)",
-        "k3": "missing from batches/9 (batch job batches/9)",
+        "k2": (False, "400: bad (batch job batches/9)"),
+        "k3": (False, "missing from batches/9 (batch job batches/9)"),
     }
 
 
