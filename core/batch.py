@@ -347,7 +347,13 @@ class BatchRunner:
                 continue
             if rec.state != SUCCEEDED:
                 name = rec.name
-                job = self._retrying(lambda name=name: self.client.batches.get(name=name))
+                try:
+                    job = self._retrying(lambda name=name: self.client.batches.get(name=name))
+                except RequestRejected as exc:
+                    if exc.code != 404:
+                        raise
+                    self.state.update(rec.id, state=FAILED, error=f"not found at the API: {exc}")
+                    continue
                 state = _state_of(job)
                 _checkpoint("after-poll")
                 if state in ENDED_BADLY:
@@ -426,8 +432,7 @@ class BatchRunner:
     def _download_lines(self, file_name: str) -> Iterable[dict[str, Any]]:
         path = self.state.folder / f"{file_name.replace('/', '_')}.results.jsonl"
         try:
-            data = self._retrying(lambda: self.client.files.download(file=file_name))
-            path.write_bytes(data)
+            self._retrying(lambda: self._download_to(file_name, path))
             with open(path, encoding="utf-8") as lines:
                 for n, line in enumerate(lines, 1):
                     if not line.strip():
@@ -441,6 +446,13 @@ class BatchRunner:
                         yield row
         finally:
             path.unlink(missing_ok=True)
+
+    def _download_to(self, file_name: str, path: Path) -> None:
+        """Stream a results file to disk (older SDKs without ``destination=``: in memory)."""
+        try:
+            self.client.files.download(file=file_name, destination=str(path))
+        except TypeError:
+            path.write_bytes(self.client.files.download(file=file_name))
 
     def cancel(self, job_ids: Sequence[str]) -> list[JobRecord]:
         """Cancel live jobs at the API; their unfinished items go back to pending."""

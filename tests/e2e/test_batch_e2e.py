@@ -203,3 +203,13 @@ def test_bad_input_fails_before_anything_is_recorded(
         emb.submit_batch(["fine", ge2.Image(b"not an image", mime="image/png")], state_dir=tmp_path)
     assert BatchJobs(emb, tmp_path).list() == []
     assert ge2_emulator.stats["batch"]["creates"] == 0
+
+
+def test_job_deleted_at_the_api_is_a_named_failure(ge2_emulator: Emulator, tmp_path: Path) -> None:
+    ge2_emulator.configure(batch_delay_s=3600)
+    emb = _on(ge2_emulator)
+    job = emb.submit_batch(_texts(2), state_dir=tmp_path)
+    emb.client.batches.delete(name=job.names[0])
+    with pytest.raises(ge2.BatchJobError, match=job.names[0]):
+        job.results(poll=0)
+    assert "not found at the API" in str(job.jobs[0].error)
