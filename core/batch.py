@@ -50,7 +50,7 @@ from .usage import BATCH_PRICE_FACTOR
 if TYPE_CHECKING:
     from google import genai
 
-    from .embedder import Dimensions, Embedder, _Plan
+    from .embedder import Dimensions, Embedder, Piece, _Plan
 
 logger = logging.getLogger("ge2.batch")
 
@@ -497,7 +497,7 @@ class BatchJob:
 
     ``wait()`` polls until every job has ended; ``results()`` returns one vector per input
     in input order (unit norm, split inputs pooled as ``embed`` pools them). Async twins:
-    ``await_()``, ``aresults()``, ``arefresh()``, ``acancel()``.
+    ``await_()``, ``aresults()``, ``apieces()``, ``arefresh()``, ``acancel()``.
     """
 
     def __init__(
@@ -567,6 +567,13 @@ class BatchJob:
         self.wait(poll)
         return self._assemble(fallback)
 
+    def pieces(
+        self, *, fallback: Fallback = None, poll: Polling | float | None = None
+    ) -> list[list[Piece]]:
+        """One vector per piece, as ``embed_pieces`` returns them (at the first size asked)."""
+        self.wait(poll)
+        return self._assemble(fallback, pieces=True)  # type: ignore[no-any-return]
+
     def cancel(self) -> list[JobRecord]:
         """Cancel the live jobs; their items will be sent by the next ``submit_batch``."""
         return self._runner.cancel(self.ids)
@@ -598,11 +605,18 @@ class BatchJob:
         await self.await_(poll)
         return await asyncio.to_thread(self._assemble, fallback)
 
+    async def apieces(
+        self, *, fallback: Fallback = None, poll: Polling | float | None = None
+    ) -> list[list[Piece]]:
+        """Async twin of ``pieces``."""
+        await self.await_(poll)
+        return await asyncio.to_thread(self._assemble, fallback, True)
+
     async def acancel(self) -> list[JobRecord]:
         """Async twin of ``cancel``."""
         return await asyncio.to_thread(self.cancel)
 
-    def _assemble(self, fallback: Fallback) -> Any:
+    def _assemble(self, fallback: Fallback, pieces: bool = False) -> Any:
         runner, plan, emb = self._runner, self._plan, self._runner.embedder
         size = max(self._sizes)
         unique = plan.unique()
@@ -632,6 +646,8 @@ class BatchJob:
                     )
         if errors:
             emb._raise_failures(plan, found, errors)
+        if pieces:
+            return emb._pieces(plan, found, self._sizes[0])
         return emb._pooled(plan, found, self._sizes, self._dimensions)
 
     def _online(self, keys: list[str], size: int, errors: dict[str, APIError]) -> dict[str, Any]:

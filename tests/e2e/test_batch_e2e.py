@@ -69,6 +69,11 @@ def test_split_inputs_pool_and_several_sizes(ge2_emulator: Emulator, tmp_path: P
     want = emb.embed(items, dimensions=[128, 256])
     for size in (128, 256):
         assert np.allclose(got[size], want[size], atol=1e-5)
+    pieces = job.pieces(poll=0)
+    want_pieces = emb.embed_pieces(items, dimensions=128)
+    assert [len(p) for p in pieces] == [len(p) for p in want_pieces] and len(pieces[1]) > 1
+    assert pieces[1][1].provenance == want_pieces[1][1].provenance
+    assert np.allclose(pieces[1][1].vector, want_pieces[1][1].vector, atol=1e-5)
 
 
 def test_per_item_failures_reported_then_online_fallback(
