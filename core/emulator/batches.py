@@ -105,7 +105,8 @@ class Job:
     from_file: bool
     state: str = PENDING
     ended: float | None = None
-    output: dict[str, Any] | None = None
+    #: The finished job's ``metadata.output`` as JSON text (vectors are not re-parsed).
+    output: str | None = None
     stats: dict[str, str] = field(default_factory=dict)
 
     def operation(self) -> dict[str, Any]:
@@ -120,12 +121,19 @@ class Job:
         }
         if self.ended is not None:
             meta["endTime"] = _stamp(self.ended)
-        if self.output is not None:
-            meta["output"] = self.output
         op: dict[str, Any] = {"name": self.name, "metadata": meta, "done": self.state in TERMINAL}
         if self.state in (FAILED, EXPIRED):
             op["error"] = {"code": 13 if self.state == FAILED else 4, "message": self.state}
         return op
+
+    def operation_json(self) -> str:
+        """``operation()`` as JSON text, with the output spliced into the metadata."""
+        op = self.operation()
+        if self.output is None:
+            return json.dumps(op)
+        meta = json.dumps(op.pop("metadata"))
+        head = json.dumps(op)
+        return f'{head[:-1]}, "metadata": {meta[:-1]}, "output": {self.output}}}}}'
 
 
 class BatchService:
@@ -297,15 +305,14 @@ class BatchService:
             raise protocol.invalid(f"{file_name} holds no requests.")
         return out
 
-    def get(self, name: str, cfg: EmulatorConfig, base: str) -> dict[str, Any]:
+    def get(self, name: str, cfg: EmulatorConfig) -> str:
         with self._lock:
             self.counters["gets"] += 1
             job = self._job(name)
             self._advance(job, cfg)
-            op = job.operation()
-        return op
+            return job.operation_json()
 
-    def list(self, cfg: EmulatorConfig, page_size: int, token: str | None) -> dict[str, Any]:
+    def list(self, cfg: EmulatorConfig, page_size: int, token: str | None) -> str:
         with self._lock:
             self.counters["lists"] += 1
             names = sorted(self.jobs, key=lambda n: self.jobs[n].created)
@@ -314,11 +321,11 @@ class BatchService:
             ops = []
             for n in page:
                 self._advance(self.jobs[n], cfg)
-                ops.append(self.jobs[n].operation())
-        out: dict[str, Any] = {"operations": ops}
+                ops.append(self.jobs[n].operation_json())
+        more = ""
         if start + page_size < len(names):
-            out["nextPageToken"] = str(start + page_size)
-        return out
+            more = f', "nextPageToken": "{start + page_size}"'
+        return f'{{"operations": [{", ".join(ops)}]{more}}}'
 
     def cancel(self, name: str) -> dict[str, Any]:
         with self._lock:
@@ -360,7 +367,7 @@ class BatchService:
 
     def _run(self, job: Job, cfg: EmulatorConfig) -> None:
         """Embed every request: an answer or a per-item error each, like the real service."""
-        answers: list[tuple[str | None, dict[str, Any]]] = []
+        answers: list[tuple[str | None, str]] = []  # (key, the answer as JSON text)
         ok = failed = 0
         for i, (key, req) in enumerate(job.requests):
             where = f"requests[{i}]"
@@ -380,30 +387,31 @@ class BatchService:
                 vec = vectors.truncate(
                     protocol.content_vector(prepared, job.model), prepared.dimensions
                 )
-                values = json.loads(vectors.to_json_array(vec))
-                answer: dict[str, Any] = {
-                    "response": {"embedding": {"values": values}, "tokenCount": prepared.tokens}
-                }
+                answer = (
+                    f'{{"response": {{"embedding": {{"values": {vectors.to_json_array(vec)}}}, '
+                    f'"tokenCount": {prepared.tokens}}}}}'
+                )
                 ok += 1
             except ApiError as err:
-                answer = {"error": {"code": err.code, "message": err.message}}
+                answer = json.dumps({"error": {"code": err.code, "message": err.message}})
                 failed += 1
             answers.append((key, answer))
         self.counters["items_embedded"] += ok
         self.counters["item_errors"] += failed
-        if cfg.batch_missing_every:
-            answers = [a for n, a in enumerate(answers, 1) if n % cfg.batch_missing_every]
         job.stats = {
             "requestCount": str(len(job.requests)),
             "successfulRequestCount": str(ok),
             "failedRequestCount": str(failed),
         }
         if not job.from_file:
-            job.output = {"inlinedResponses": {"inlinedResponses": [a for _key, a in answers]}}
+            inner = ", ".join(a for _key, a in answers)
+            job.output = f'{{"inlinedResponses": {{"inlinedResponses": [{inner}]}}}}'
             return
+        if cfg.batch_missing_every:  # a results file with lines missing (inline is positional)
+            answers = [a for n, a in enumerate(answers, 1) if n % cfg.batch_missing_every]
         if cfg.batch_unknown_key:
-            answers.append(("no-such-key", {"error": {"code": 500, "message": "orphan"}}))
-        lines = "".join(json.dumps({"key": k, **a}) + "\n" for k, a in answers)
+            answers.append(("no-such-key", '{"error": {"code": 500, "message": "orphan"}}'))
+        lines = "".join(f'{{"key": {json.dumps(k)}, {a[1:]}\n' for k, a in answers)
         out = StoredFile(
             name=f"files/batch-{job.name.rsplit('/', 1)[-1]}",
             display_name=f"{job.display_name}-results",
@@ -415,7 +423,7 @@ class BatchService:
             generated=True,
         )
         self.files[out.name] = out
-        job.output = {"responsesFile": out.name}
+        job.output = json.dumps({"responsesFile": out.name})
 
 
 # -- HTTP routes (called by ``server._Handler``) ----------------------------------------
@@ -464,7 +472,7 @@ def handle(emu: Emulator, handler: _Handler, op: str, params: dict[str, str]) ->
             emu._record_status(200, log)
             _send_raw(handler, 200, data, {"Content-Type": "application/octet-stream"})
             return
-        payload: dict[str, Any]
+        payload: dict[str, Any] | str
         if op == "create":
             model = protocol.resolve_model(params["model"])
             if model is None:
@@ -475,7 +483,7 @@ def handle(emu: Emulator, handler: _Handler, op: str, params: dict[str, str]) ->
                 raise protocol.invalid("Invalid JSON payload received.") from None
             payload = service.create(model, parsed, cfg)
         elif op == "get":
-            payload = service.get(params["name"], cfg, base)
+            payload = service.get(params["name"], cfg)
         elif op == "list":
             size = int(query.get("pageSize") or 50)
             payload = service.list(cfg, max(1, size), query.get("pageToken"))

@@ -44,7 +44,7 @@ class EmulatorConfig:
     batch_delay_s: float = 0.0
     #: How a batch job ends: "succeeded", "failed" or "expired".
     batch_outcome: Literal["succeeded", "failed", "expired"] = "succeeded"
-    #: Every Nth request of a job answers a per-item error; every Nth answer goes missing.
+    #: Every Nth request of a job answers a per-item error; every Nth results-file line is lost.
     batch_item_fail_every: int | None = None
     batch_missing_every: int | None = None
     #: A results file also carries a line whose key matches no request.
