@@ -535,6 +535,11 @@ class BatchJob:
         """Estimated price of the submitted items at the batch rate."""
         return sum(j.cost_usd for j in self.jobs)
 
+    @property
+    def online_cost_usd(self) -> float:
+        """What the same items would cost through ``embed`` (for a summary line)."""
+        return sum(j.online_cost_usd for j in self.jobs)
+
     def __repr__(self) -> str:
         states = ", ".join(f"{j.name or j.id}={j.state}" for j in self.jobs) or "nothing to send"
         return f"BatchJob({len(self._plan.pieces)} inputs: {states})"

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .usage import BATCH_PRICE_FACTOR
+
 #: Local states. ``submitting``: recorded, maybe not created; the API's states follow.
 SUBMITTING = "submitting"
 PENDING = "pending"
@@ -90,6 +92,11 @@ class JobRecord:
     @property
     def live(self) -> bool:
         return self.state in LIVE
+
+    @property
+    def online_cost_usd(self) -> float:
+        """What the same items would have cost through the online path (twice the batch)."""
+        return self.cost_usd / BATCH_PRICE_FACTOR
 
 
 @dataclass(frozen=True)

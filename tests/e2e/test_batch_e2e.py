@@ -41,6 +41,8 @@ def test_inline_job_matches_embed_in_order_unit_norm(
     usage = emb.usage
     assert usage.batch_items == 12 and usage.batch_tokens > 0
     assert usage.batch_cost_usd == pytest.approx(usage.cost_usd / 2)  # same items online: 2x
+    assert job.cost_usd == pytest.approx(usage.batch_cost_usd)
+    assert job.online_cost_usd == pytest.approx(usage.cost_usd)
 
 
 def test_file_job_multi_job_split_and_cache_first(ge2_emulator: Emulator, tmp_path: Path) -> None:
