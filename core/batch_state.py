@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigurationError
 from .usage import BATCH_PRICE_FACTOR
 
 #: Local states. ``submitting``: recorded, maybe not created; the API's states follow.
@@ -143,13 +144,21 @@ class BatchState:
         self.path = self.folder / self.FILENAME
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")  # a job record must survive a crash
-            self._conn.execute("PRAGMA busy_timeout=30000")
-            for statement in _SCHEMA:
-                self._conn.execute(statement)
-            self._conn.commit()
+        try:
+            with self._lock:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")  # a job record must survive
+                self._conn.execute("PRAGMA busy_timeout=30000")
+                for statement in _SCHEMA:
+                    self._conn.execute(statement)
+                self._conn.commit()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise ConfigurationError(
+                f"{self.path} is not a readable ge2 batch state file ({exc}). Fix: restore it "
+                "from a backup, or move it aside to start afresh (the jobs it recorded are "
+                "then not resumed, and their items may be submitted and billed again)"
+            ) from exc
 
     def close(self) -> None:
         with self._lock:

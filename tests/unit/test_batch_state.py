@@ -95,3 +95,11 @@ def test_limits_and_polling_validate() -> None:
         Polling.of(-1)
     assert Polling.of(0.5) == Polling(0.5, 300.0, 1.5)
     assert Polling.of(None) == Polling()
+
+
+def test_a_broken_state_file_is_named_with_the_fix(tmp_path: Path) -> None:
+    folder = tmp_path / "state"
+    folder.mkdir()
+    (folder / bs.BatchState.FILENAME).write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(ge2.ConfigurationError, match=r"batch-jobs\.sqlite is not a readable"):
+        bs.BatchState(folder)
