@@ -316,7 +316,11 @@ class BatchRunner:
         A process killed between ``create`` and recording the job's name leaves such a
         record; the job is found by its display name, so it is polled, not sent again.
         """
-        pending = [j for j in self.state.jobs() if j.state == SUBMITTING]
+        pending = [
+            j
+            for j in self.state.jobs()
+            if j.state == SUBMITTING and not self.state.submitting_elsewhere(j.id)
+        ]
         if not pending:
             return
         remote = {

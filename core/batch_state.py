@@ -10,6 +10,7 @@ items of a live job are never sent again.
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -54,7 +55,8 @@ _SCHEMA = (
         cost_usd REAL NOT NULL,
         error TEXT,
         created REAL NOT NULL,
-        updated REAL NOT NULL
+        updated REAL NOT NULL,
+        owner TEXT
     )""",
     """CREATE TABLE IF NOT EXISTS items (
         job_id TEXT NOT NULL,
@@ -110,6 +112,11 @@ class ItemRecord:
     tokens: int
     status: str
     error: str | None = None
+
+
+def process_id() -> str:
+    """``host:pid`` of this process, recorded as the owner of a job it is submitting."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _job_record(row: tuple[Any, ...]) -> JobRecord:
@@ -181,8 +188,8 @@ class BatchState:
         with self._lock, self._conn:
             self._conn.execute(
                 "INSERT INTO jobs (id, name, state, mode, model, dims, file_name, items, tokens, "
-                "cost_usd, error, created, updated) VALUES (?, NULL, ?, ?, ?, ?, NULL, ?, ?, ?, "
-                "NULL, ?, ?)",
+                "cost_usd, error, created, updated, owner) VALUES (?, NULL, ?, ?, ?, ?, NULL, ?, "
+                "?, ?, NULL, ?, ?, ?)",
                 (
                     job_id,
                     SUBMITTING,
@@ -194,6 +201,7 @@ class BatchState:
                     cost_usd,
                     now,
                     now,
+                    process_id(),
                 ),
             )
             self._conn.executemany(
@@ -254,6 +262,25 @@ class BatchState:
             )
 
     # -- reads --------------------------------------------------------------------------
+
+    def submitting_elsewhere(self, job_id: str) -> bool:
+        """Whether a job still being submitted belongs to another running process here.
+
+        Such a record is not stale: its process may be creating the job right now.
+        """
+        with self._lock:
+            row = self._conn.execute("SELECT owner FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        owner = str(row[0]) if row and row[0] else ""
+        host, _, pid = owner.rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def jobs(self, ids: Iterable[str] | None = None) -> list[JobRecord]:
         """Every job (oldest first), or those with the given local ids or API names."""

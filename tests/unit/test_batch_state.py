@@ -103,3 +103,28 @@ def test_a_broken_state_file_is_named_with_the_fix(tmp_path: Path) -> None:
     (folder / bs.BatchState.FILENAME).write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(ge2.ConfigurationError, match=r"batch-jobs\.sqlite is not a readable"):
         bs.BatchState(folder)
+
+
+def test_a_record_being_submitted_by_a_live_process_is_not_stale(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    state = _state(tmp_path)
+    _record(state, "ge2-mine", ["k1"])
+    assert not state.submitting_elsewhere("ge2-mine")  # this process: not "elsewhere"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        _record(state, "ge2-other", ["k2"])
+        with state._conn:
+            state._conn.execute(
+                "UPDATE jobs SET owner = ? WHERE id = ?",
+                (f"{socket.gethostname()}:{other.pid}", "ge2-other"),
+            )
+        assert state.submitting_elsewhere("ge2-other")
+    finally:
+        other.kill()
+        other.wait()
+    assert not state.submitting_elsewhere("ge2-other")  # its process is gone: stale
+    assert os.getpid() != other.pid
