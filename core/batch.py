@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import io
 import json
 import logging
 import os
@@ -122,6 +123,17 @@ def _checkpoint(stage: str) -> None:
     if os.environ.get(_KILL_ENV) == stage:
         logging.shutdown()
         os._exit(75)
+
+
+class _UploadReader(io.FileIO):
+    """The JSONL as the SDK reads it, chunk by chunk (the kill-test hook sits between)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "rb")
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        _checkpoint("during-upload")  # the upload session is open, its bytes not yet sent
+        return super().read(size)
 
 
 def _estimate_bytes(w: WireItem) -> int:
@@ -253,13 +265,16 @@ class BatchRunner:
                     request["title"] = w.title
                 out.write(json.dumps({"key": w.key, "request": request}) + "\n")
         _checkpoint("before-upload")
-        try:
-            uploaded = self._retrying(
-                lambda: self.client.files.upload(
-                    file=str(path),
+
+        def upload() -> types.File:
+            with _UploadReader(path) as stream:
+                return self.client.files.upload(
+                    file=stream,
                     config=types.UploadFileConfig(display_name=job_id, mime_type="jsonl"),
                 )
-            )
+
+        try:
+            uploaded = self._retrying(upload)
         finally:
             path.unlink(missing_ok=True)
         name = str(uploaded.name)

@@ -37,6 +37,7 @@ print(json.dumps(job.results(poll=0)))
 STAGES = [
     ("file", "after-record"),
     ("file", "before-upload"),
+    ("file", "during-upload"),
     ("file", "after-upload"),
     ("file", "after-create"),
     ("inline", "after-create"),
@@ -82,5 +83,7 @@ def test_killed_process_resumes_without_duplicates(
     assert stats["items_submitted"] == 6, stats
     if mode == "file" and stage == "after-upload":
         assert stats["files_uploaded"] == 2  # the orphaned upload is re-done (and deleted)
+    if stage == "during-upload":
+        assert stats["files_uploaded"] == 1  # the cut-off upload never finished
     jobs = ge2.BatchJobs(emb, state).list()
     assert [j.state for j in jobs if j.state != "abandoned"] == ["collected"]
