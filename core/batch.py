@@ -166,6 +166,11 @@ class BatchRunner:
                 "embed() here, or an Embedder with a Gemini API key (GEMINI_API_KEY) for "
                 "submit_batch()"
             )
+        if not hasattr(embedder.client.batches, "create_embeddings"):
+            raise ConfigurationError(
+                "this google-genai has no batches.create_embeddings (the Batch API for "
+                "embeddings); upgrade it: pip install -U google-genai"
+            )
         self.embedder = embedder
         self.limits = limits or BatchLimits()
         self.state = BatchState(state_dir if state_dir is not None else default_state_dir())
