@@ -208,24 +208,31 @@ class BatchRunner:
         return BatchJob(self, plan, sizes, dimensions, job_ids)
 
     def _chunks(self, todo: list[WireItem]) -> list[tuple[str, list[WireItem]]]:
-        """Cut items into jobs: inline when small and of one call config, else files."""
+        """Cut items into jobs within the per-job limits: inline or as a file each.
+
+        An inline job carries ONE call config (task type, title) for all its requests; a
+        file carries one per line. So items of several configs (``gemini-embedding-001``
+        documents with titles) go as files rather than as one small inline job per title.
+        """
         lim = self.limits
-        groups: dict[tuple[str | None, str | None], list[WireItem]] = {}
-        for w in todo:
-            groups.setdefault(w.group, []).append(w)
+        one_config = len({w.group for w in todo}) <= 1
         out: list[tuple[str, list[WireItem]]] = []
-        for group in groups.values():
-            current: list[WireItem] = []
-            size = 0
-            for w in group:
-                n = _estimate_bytes(w)
-                if current and (len(current) >= lim.max_items or size + n > lim.file_bytes):
-                    out.append(("inline" if size <= lim.inline_bytes else "file", current))
-                    current, size = [], 0
-                current.append(w)
-                size += n
-            if current:
-                out.append(("inline" if size <= lim.inline_bytes else "file", current))
+        current: list[WireItem] = []
+        size = 0
+
+        def close() -> None:
+            inline = one_config and size <= lim.inline_bytes
+            out.append(("inline" if inline else "file", current))
+
+        for w in todo:
+            n = _estimate_bytes(w)
+            if current and (len(current) >= lim.max_items or size + n > lim.file_bytes):
+                close()
+                current, size = [], 0
+            current.append(w)
+            size += n
+        if current:
+            close()
         return out
 
     def _submit_one(self, mode: str, items: list[WireItem], size: int) -> str:

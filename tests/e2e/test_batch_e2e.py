@@ -220,3 +220,16 @@ def test_job_deleted_at_the_api_is_a_named_failure(ge2_emulator: Emulator, tmp_p
     with pytest.raises(ge2.BatchJobError, match=job.names[0]):
         job.results(poll=0)
     assert "not found at the API" in str(job.jobs[0].error)
+
+
+def test_several_call_configs_go_as_one_file_job(ge2_emulator: Emulator, tmp_path: Path) -> None:
+    emb = ge2.Embedder(
+        "gemini-embedding-001", base_url=ge2_emulator.url, api_key="k", dimensions=256
+    )
+    docs = [ge2.Text(f"body of note {i}", title=f"Note {i}") for i in range(4)]
+    job = emb.submit_batch(docs, state_dir=tmp_path)
+    assert [(j.mode, j.items) for j in job.jobs] == [("file", 4)]  # not four inline jobs
+    assert np.allclose(job.results(poll=0), emb.embed(docs), atol=1e-5)
+    queries = emb.submit_batch(["which note?"], task="query", state_dir=tmp_path)
+    assert [j.mode for j in queries.jobs] == ["inline"]
+    assert np.allclose(queries.results(poll=0), emb.embed(["which note?"], task="query"), atol=1e-5)
