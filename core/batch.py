@@ -419,11 +419,9 @@ class BatchRunner:
                 answers.append((seq, *_answer_of(r)))
         else:
             if dest is None or not dest.file_name:
-                raise BatchJobError(
-                    f"batch job {rec.name} succeeded without a results file; re-run "
-                    "submit_batch() later, or results(fallback='online')",
-                    jobs=[rec.name or rec.id],
-                )
+                self.state.update(rec.id, state=FAILED, error="succeeded without a results file")
+                logger.warning("batch job %s succeeded without a results file", rec.name)
+                return
             for row in self._download_lines(dest.file_name):
                 key = row.get("key")
                 it = by_key.get(str(key))
@@ -665,7 +663,9 @@ class BatchJob:
             if fallback == "online":
                 found.update(self._online(missing, size, errors))
             elif any(why.get(k, (False, ""))[0] for k in missing):
-                ended = ", ".join(f"{j.name or j.id} ({j.state})" for j in bad_jobs)
+                ended = ", ".join(f"{j.name or j.id} ({j.state})" for j in bad_jobs) or next(
+                    why[k][1] for k in missing if why.get(k, (False, ""))[0]
+                )
                 count = sum(1 for k in missing if why.get(k, (False, ""))[0])
                 raise BatchJobError(
                     f"batch job(s) {ended}: {count} items were not embedded and are pending "
