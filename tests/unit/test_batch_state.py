@@ -128,3 +128,16 @@ def test_a_record_being_submitted_by_a_live_process_is_not_stale(tmp_path: Path)
         other.wait()
     assert not state.submitting_elsewhere("ge2-other")  # its process is gone: stale
     assert os.getpid() != other.pid
+
+
+def test_usage_counts_batch_apart_at_half_price() -> None:
+    from ge2.usage import UsageMeter
+
+    meter = UsageMeter()
+    meter.embedded("text", 1_000_000)
+    meter.embedded_batch("text", 1_000_000)
+    u = meter.snapshot()
+    assert (u.items, u.tokens, u.batch_items, u.batch_tokens) == (1, 1_000_000, 1, 1_000_000)
+    assert u.batch_cost_usd == pytest.approx(u.cost_usd / 2)
+    assert "batch: 1 items" in str(u)
+    assert "batch" not in str(UsageMeter().snapshot())
