@@ -7,10 +7,12 @@ thin adapters in ``ge2.integrations``, and an offline emulator in ``ge2.emulator
 from __future__ import annotations
 
 from . import limits
+from .batch import BatchJob, BatchJobs, BatchLimits, Polling
 from .cache import EmbeddingCache
 from .embedder import Embedder, Piece
 from .errors import (
     APIError,
+    BatchJobError,
     ConfigurationError,
     EmbeddingError,
     GE2Error,
@@ -34,6 +36,10 @@ __all__ = [
     "TASKS",
     "APIError",
     "Audio",
+    "BatchJob",
+    "BatchJobError",
+    "BatchJobs",
+    "BatchLimits",
     "ConfigurationError",
     "Embedder",
     "EmbeddingCache",
@@ -48,6 +54,7 @@ __all__ = [
     "Mixed",
     "Pdf",
     "Piece",
+    "Polling",
     "Quota",
     "QuotaExhausted",
     "RequestRejected",

@@ -23,7 +23,7 @@ from google import genai
 from google.genai import types
 from tqdm.auto import tqdm
 
-from . import checks, contents, limits, split, transport
+from . import batch, checks, contents, limits, split, transport
 from .cache import EmbeddingCache
 from .contents import WireItem
 from .errors import (
@@ -656,3 +656,43 @@ class Embedder:
             vecs = _normalize(np.stack([fetched[w.key][:size] for w in items]))
             out.append([Piece(w.item, v.tolist(), i) for w, v in zip(items, vecs, strict=True)])
         return out
+
+    # -- Batch API (ge2.batch) -----------------------------------------------------------
+
+    def submit_batch(
+        self,
+        inputs: Iterable[Any],
+        *,
+        task: str | None = "document",
+        dimensions: Dimensions | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        limits: batch.BatchLimits | None = None,
+    ) -> batch.BatchJob:
+        """Send what ``embed`` would send as Gemini Batch API jobs (about half the price).
+
+        Returns at once with a ``BatchJob``: ``.wait()`` then ``.results()`` (same shape as
+        ``embed``). Job state lives in ``state_dir`` (default beside the cache) before
+        anything is sent, so calling again with the same inputs after a crash resumes the
+        same jobs and sends nothing twice. Gemini Developer API only.
+        """
+        runner = batch.BatchRunner(self, state_dir, limits)
+        return runner.submit(inputs, task, dimensions)
+
+    async def asubmit_batch(
+        self,
+        inputs: Iterable[Any],
+        *,
+        task: str | None = "document",
+        dimensions: Dimensions | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        limits: batch.BatchLimits | None = None,
+    ) -> batch.BatchJob:
+        """Async twin of ``submit_batch``."""
+        return await asyncio.to_thread(
+            self.submit_batch,
+            inputs,
+            task=task,
+            dimensions=dimensions,
+            state_dir=state_dir,
+            limits=limits,
+        )

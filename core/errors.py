@@ -133,3 +133,15 @@ class EmbeddingError(GE2Error):
             f"{len(self.failures)} of {len(self.vectors)} inputs failed ({ok} embedded and kept "
             f"on this error as .vectors): {shown}{more}"
         )
+
+
+class BatchJobError(APIError):
+    """A Batch API job failed, expired or was cancelled; its items are pending again.
+
+    ``jobs`` names the jobs (the API's ``batches/...`` name, else ge2's display name).
+    Nothing else is lost: items of other jobs were collected into the cache.
+    """
+
+    def __init__(self, message: str, *, jobs: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.jobs = list(jobs)

@@ -8,6 +8,9 @@ from typing import Any
 
 from . import limits
 
+#: The Batch API bills about half the standard price.
+BATCH_PRICE_FACTOR = 0.5
+
 
 @dataclass
 class Usage:
@@ -22,6 +25,10 @@ class Usage:
     tokens: int = 0
     cost_usd: float = 0.0
     by_modality: dict[str, int] = field(default_factory=dict)
+    #: Items, tokens and estimated cost through the Batch API (not counted above).
+    batch_items: int = 0
+    batch_tokens: int = 0
+    batch_cost_usd: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -32,6 +39,11 @@ class Usage:
             f"{self.items} items ({mods}) in {self.requests} requests, {self.retries} retries "
             f"({self.rate_limited} rate-limited), {self.cache_hits} cache hits, "
             f"{self.failures} failures, ~{self.tokens} tokens, ~${self.cost_usd:.4f}"
+        ) + (
+            f"; batch: {self.batch_items} items, ~{self.batch_tokens} tokens, "
+            f"~${self.batch_cost_usd:.4f}"
+            if self.batch_items
+            else ""
         )
 
 
@@ -58,6 +70,17 @@ class UsageMeter:
             u.tokens += tokens
             u.cost_usd += tokens * price / 1_000_000
             u.by_modality[modality] = u.by_modality.get(modality, 0) + 1
+
+    def embedded_batch(self, modality: str, tokens: int) -> None:
+        """One item came back from a Batch API job: counted apart, at the batch price."""
+        price = limits.PRICE_PER_MILLION_TOKENS.get(
+            modality, limits.PRICE_PER_MILLION_TOKENS["text"]
+        )
+        with self._lock:
+            u = self._usage
+            u.batch_items += 1
+            u.batch_tokens += tokens
+            u.batch_cost_usd += tokens * price * BATCH_PRICE_FACTOR / 1_000_000
 
     def snapshot(self) -> Usage:
         with self._lock:

@@ -53,6 +53,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=limits.MAX_AUDIO_SECONDS,
         help="audio cap (Vertex GA 180; the cookbook and preview say 80)",
     )
+    parser.add_argument(
+        "--batch-delay-s", type=float, default=0.0, help="Batch API: seconds until a job ends"
+    )
+    parser.add_argument(
+        "--batch-outcome",
+        choices=("succeeded", "failed", "expired"),
+        default="succeeded",
+        help="Batch API: how jobs end",
+    )
+    parser.add_argument(
+        "--batch-item-fail-every", type=int, default=None, help="Batch API: every Nth item fails"
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
 
 
@@ -70,6 +82,9 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "drop_every",
         "max_request_bytes",
         "max_audio_seconds",
+        "batch_delay_s",
+        "batch_outcome",
+        "batch_item_fail_every",
         "verbose",
     )
     return {name: getattr(args, name) for name in names if hasattr(args, name)}

@@ -40,6 +40,18 @@ class EmulatorConfig:
     log_size: int = 200
     #: Print one line per request to stderr.
     verbose: bool = False
+    #: Batch API: seconds from create to the job's end (pending, then running, half each).
+    batch_delay_s: float = 0.0
+    #: How a batch job ends: "succeeded", "failed" or "expired".
+    batch_outcome: Literal["succeeded", "failed", "expired"] = "succeeded"
+    #: Every Nth request of a job answers a per-item error; every Nth results-file line is lost.
+    batch_item_fail_every: int | None = None
+    batch_missing_every: int | None = None
+    #: A results file also carries a line whose key matches no request.
+    batch_unknown_key: bool = False
+    #: Inline requests per job body (the API's ~20 MB) and requests per job.
+    batch_inline_max_bytes: int = 20 * 1024 * 1024
+    batch_max_requests: int = 1_000_000
 
     def validate(self) -> None:
         """Reject option values the emulator cannot honour, before they take effect."""
@@ -47,9 +59,20 @@ class EmulatorConfig:
             raise ValueError("rate_limit_unit must be 'request' or 'item'")
         if self.fail_status not in FAULT_STATUSES:
             raise ValueError(f"fail_status must be one of {sorted(FAULT_STATUSES)}")
+        if self.batch_outcome not in ("succeeded", "failed", "expired"):
+            raise ValueError("batch_outcome must be 'succeeded', 'failed' or 'expired'")
+        if self.batch_delay_s < 0:
+            raise ValueError("batch_delay_s must be >= 0")
         if self.rate_window_s <= 0:
             raise ValueError("rate_window_s must be positive")
-        for name in ("rate_limit", "daily_limit", "fail_every", "drop_every"):
+        for name in (
+            "rate_limit",
+            "daily_limit",
+            "fail_every",
+            "drop_every",
+            "batch_item_fail_every",
+            "batch_missing_every",
+        ):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be >= 0 or None")

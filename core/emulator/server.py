@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ge2 import media
 
-from . import protocol, vectors
+from . import batches, protocol, vectors
 from .config import FAULT_STATUSES, EmulatorConfig
 from .protocol import ApiError, Prepared
 
@@ -259,12 +259,26 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/emulator/"):
             self._admin_post(path)
             return
+        if self._batch_api(path):
+            return
         emu._handle_embed(self, path)
+
+    def do_DELETE(self) -> None:
+        if not self._batch_api(unquote(urlsplit(self.path).path)):
+            self._method_not_found()
 
     def do_PUT(self) -> None:
         self._method_not_found()
 
-    do_DELETE = do_PATCH = do_PUT
+    do_PATCH = do_PUT
+
+    def _batch_api(self, path: str) -> bool:
+        """Serve a Batch API or Files API route (``batches.py``); False if it is not one."""
+        found = batches.match(self.command, path)
+        if found is None:
+            return False
+        batches.handle(self.server.emulator, self, *found)
+        return True
 
     def _method_not_found(self) -> None:
         self._read_body(0)
@@ -272,6 +286,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(404, _not_found(f"{self.command} {path} is not a known method.").body())
 
     def _answer_api_get(self, path: str) -> None:
+        if self._batch_api(unquote(path)):
+            return
         emu = self.server.emulator
         log = {"time": time.time(), "method": "GET", "path": path}
         emu._finish(self, 404, _not_found(f"GET {path} is not a known method.").body(), log)
@@ -323,6 +339,7 @@ class Emulator:
         self._log: deque[dict[str, Any]] = deque(maxlen=self.config.log_size)
         self._seq = 0
         self._quota = _Quota()
+        self._batches = batches.BatchService()
         self._connections: set[socket.socket] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -402,6 +419,7 @@ class Emulator:
         with self._lock:
             snapshot = copy.deepcopy(self._stats)
             snapshot["request_log"] = copy.deepcopy(list(self._log))
+        snapshot["batch"] = self._batches.stats()
         return snapshot
 
     def reset_stats(self) -> None:
@@ -410,6 +428,7 @@ class Emulator:
             self._stats = _new_stats()
             self._log.clear()
             self._seq = 0
+        self._batches.reset_stats()
 
     def reset_quota(self) -> None:
         """Forget quota usage (per-window and daily)."""
