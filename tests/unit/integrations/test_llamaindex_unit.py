@@ -331,4 +331,4 @@ def test_empty_node_names_the_node_before_any_request() -> None:
 
 
 def test_module_exports() -> None:
-    assert llamaindex.__all__ == ["GE2Embedding", "node_input"]
+    assert llamaindex.__all__ == ["PEER_ARGUMENTS", "GE2Embedding", "node_input"]
