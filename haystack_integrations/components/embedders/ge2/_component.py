@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,6 +33,16 @@ _OLD_MODULE = "ge2.integrations.haystack"
 _USAGE_FIELDS = ("requests", "items", "retries", "cache_hits", "failures", "tokens", "cost_usd")
 
 
+#: A prefix that is already one of Google's gemini-embedding-2 instructions (google-genai-
+#: haystack documents ``prefix`` for this), e.g. ``"task: search result | query: "``.
+_INSTRUCTION = re.compile(r"^\s*(task:[^|]*\|\s*query:|title:[^|]*\|\s*text:)", re.IGNORECASE)
+
+
+def _prefix(value: str) -> dict[str, Any]:
+    """An instruction in the prefix is the task: ge2 then sends the text as it is (``raw``)."""
+    return {"task": "raw"} if _INSTRUCTION.match(value) else {}
+
+
 def _api(value: str) -> dict[str, Any]:
     if value not in ("gemini", "vertex"):
         raise ValueError(f"api={value!r}: use 'gemini', 'vertex' or None (the SDK's environment)")
@@ -52,6 +63,7 @@ PARAMETERS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "model": lambda v: {"model": v},
     "dimensions": lambda v: {"dimensions": int(v)},
     "task": lambda v: {"task": tasks.normalize_task(v)},
+    "prefix": _prefix,
     # The API takes at most 100 inputs per call: a larger batch is sent as several calls.
     "batch_size": lambda n: {"batch_size": min(int(n), BATCH)},
     # True means "when it helps": ge2 shows one on a terminal for multi-batch jobs.
@@ -102,6 +114,14 @@ class GE2Component:
         self.quota = ge2.Quota.of(self.quota)  # a dict (from YAML) checked now, not at run
         _positive("batch_size", getattr(self, "batch_size", None))
         self._settings = self._translate()
+        self._settings.update(
+            client_options(
+                self._settings.pop("http_options", None),
+                timeout=self._settings.pop("timeout", None),
+                retry_options=self._settings.pop("retry_options", None),
+                retry_source="max_retries",
+            )
+        )
         self._task = self._settings.pop("task", self.default_task)
         self._title: str | None = self._settings.pop("title", None)
         self._check_title()
@@ -158,15 +178,8 @@ class GE2Component:
         # As google-genai-haystack: Vertex AI with a project and location authenticates with
         # Application Default Credentials; the key is for the Gemini API or Vertex express.
         key = None if vertex_adc or not self.api_key else self.api_key.resolve_value()
-        http = settings.pop("http_options", None)
-        options = client_options(
-            http,
-            timeout=settings.pop("timeout", None),
-            retry_options=settings.pop("retry_options", None),
-            retry_source="max_retries",
-        )
         model = settings.pop("model", ge2.limits.DEFAULT_MODEL)
-        self._embedder = ge2.Embedder(model, api_key=key, **settings, **options)
+        self._embedder = ge2.Embedder(model, api_key=key, **settings)
 
     async def warm_up_async(self) -> None:
         """Async twin of ``warm_up`` (one embedder serves ``run`` and ``run_async``)."""
