@@ -17,14 +17,26 @@ from ge2.integrations.llamaindex import PEER_ARGUMENTS, GE2Embedding
 KEY = "AIza-unit-dropin-secret"
 
 # GoogleGenAIEmbedding.__init__ (llama-index-embeddings-google-genai 0.6.0), in its order.
-PEER_SIGNATURE = ["model_name", "api_key", "embedding_config", "vertexai_config", "http_options", "debug_config", "embed_batch_size", "callback_manager", "retries", "timeout", "retry_min_seconds", "retry_max_seconds", "retry_exponential_base"]
+PEER_SIGNATURE = [
+    "model_name",
+    "api_key",
+    "embedding_config",
+    "vertexai_config",
+    "http_options",
+    "debug_config",
+    "embed_batch_size",
+    "callback_manager",
+    "retries",
+    "timeout",
+    "retry_min_seconds",
+    "retry_max_seconds",
+    "retry_exponential_base",
+]
 
 
 def test_positional_parameters_are_the_peers_in_its_order() -> None:
     params = inspect.signature(GE2Embedding.__init__).parameters
-    positional = [
-        n for n, p in params.items() if p.kind is p.POSITIONAL_OR_KEYWORD and n != "self"
-    ]
+    positional = [n for n, p in params.items() if p.kind is p.POSITIONAL_OR_KEYWORD and n != "self"]
     assert positional == PEER_SIGNATURE
 
 
