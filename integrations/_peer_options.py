@@ -26,6 +26,8 @@ def _task(value: Any) -> dict[str, Any]:
 def _overflow(auto_truncate: Any) -> dict[str, Any]:
     # The API's auto_truncate=False refuses an over-long text; True cuts its tail off silently.
     # ge2 never drops text: it refuses it, or (the default) embeds it in pieces and averages.
+    if not isinstance(auto_truncate, bool):
+        raise TypeError("must be True or False")
     return {"overflow": "split" if auto_truncate else "error"}
 
 

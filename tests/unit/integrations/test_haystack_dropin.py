@@ -107,6 +107,8 @@ def test_config_auto_truncate_is_the_overflow_policy(auto_truncate: bool, overfl
     assert GE2TextEmbedder(config={"auto_truncate": auto_truncate}).embedder.overflow == overflow
     with pytest.raises(ge2.ConfigurationError, match="overflow"):
         GE2DocumentEmbedder(config={"auto_truncate": False}, overflow="split")
+    with pytest.raises(ge2.ConfigurationError, match="auto_truncate'\]='yes': must be True"):
+        GE2DocumentEmbedder(config={"auto_truncate": "yes"})
 
 
 @pytest.mark.parametrize("field", ["mime_type", "document_ocr", "audio_track_extraction"])

@@ -45,7 +45,7 @@ def _prefix(value: str) -> dict[str, Any]:
 
 def _api(value: str) -> dict[str, Any]:
     if value not in ("gemini", "vertex"):
-        raise ValueError(f"api={value!r}: use 'gemini', 'vertex' or None (the SDK's environment)")
+        raise ValueError("use 'gemini', 'vertex' or None (the SDK's environment)")
     return {"vertexai": value == "vertex"}
 
 
