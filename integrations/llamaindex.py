@@ -200,7 +200,7 @@ _CLIENT_FIELDS = (
 _EMBEDDER_FIELDS = (*_CLIENT_FIELDS, *_RETRY_OPTIONS, "cache", "overflow")
 
 
-def translate_peer_arguments(peer: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+def _translate_peer_arguments(peer: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
     """GE2Embedding's fields from ``data`` plus the peer-only arguments in ``peer``.
 
     A peer argument and one of our fields that set the same thing may not disagree.
@@ -364,7 +364,7 @@ class GE2Embedding(MultiModalEmbedding):
         policy and timeout); ``embedder=`` shares a configured ``ge2.Embedder``, ``client=``
         a configured ``google.genai.Client``.
         """
-        data = translate_peer_arguments(
+        data = _translate_peer_arguments(
             {
                 "embedding_config": embedding_config,
                 "vertexai_config": vertexai_config,

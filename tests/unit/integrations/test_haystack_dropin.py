@@ -107,7 +107,7 @@ def test_config_auto_truncate_is_the_overflow_policy(auto_truncate: bool, overfl
     assert GE2TextEmbedder(config={"auto_truncate": auto_truncate}).embedder.overflow == overflow
     with pytest.raises(ge2.ConfigurationError, match="overflow"):
         GE2DocumentEmbedder(config={"auto_truncate": False}, overflow="split")
-    with pytest.raises(ge2.ConfigurationError, match="auto_truncate'\]='yes': must be True"):
+    with pytest.raises(ge2.ConfigurationError, match=r"auto_truncate'\]='yes': must be True"):
         GE2DocumentEmbedder(config={"auto_truncate": "yes"})
 
 
@@ -131,6 +131,17 @@ def test_config_http_options_reach_the_client() -> None:
     assert comp.to_dict()["init_parameters"]["config"]["http_options"]["headers"] == {
         "x-team": "search"
     }
+
+
+def test_config_http_options_serialise_as_data_but_never_a_credential_header() -> None:
+    comp = GE2TextEmbedder(config={"http_options": types.HttpOptions(api_version="v1beta")})
+    assert comp.to_dict()["init_parameters"]["config"] == {
+        "http_options": {"api_version": "v1beta"}
+    }
+    leaky = GE2TextEmbedder(config={"http_options": {"headers": {"Authorization": "Bearer x"}}})
+    leaky.warm_up()  # usable: the header reaches the client
+    with pytest.raises(ValueError, match="looks like a credential"):
+        leaky.to_dict()
 
 
 def test_batch_size_over_100_is_accepted_and_kept_but_calls_carry_at_most_100() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import ge2
-from ge2 import tasks
+from ge2 import tasks, transport
 from ge2.integrations._peer_options import client_options, embed_config_settings, merge_settings
 
 try:
@@ -79,6 +79,26 @@ PARAMETERS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "overflow": lambda v: {"overflow": v},
     "config": lambda v: embed_config_settings(v, "config"),
 }
+
+
+_SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|password", re.IGNORECASE)
+
+
+def _serialisable_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as plain data; a header that looks like a credential is refused, since
+    Haystack writes ``config`` into the YAML as it is."""
+    config = dict(config)
+    if config.get("http_options") is not None:
+        http = transport.http_options_dict(config["http_options"])
+        for name in http.get("headers") or {}:
+            if _SECRET_HEADER.search(name):
+                raise ValueError(
+                    f"config['http_options']['headers'][{name!r}] looks like a credential and "
+                    "would be written into the pipeline YAML; pass the key as "
+                    "api_key=Secret.from_env_var(...) instead"
+                )
+        config["http_options"] = http
+    return config
 
 
 def _positive(name: str, value: Any) -> None:
@@ -158,6 +178,8 @@ class GE2Component:
             values["image_size"] = list(values["image_size"])  # YAML has no tuples
         if values["quota"] is not None:
             values["quota"] = dataclasses.asdict(values["quota"])
+        if values["config"]:
+            values["config"] = _serialisable_config(values["config"])
         return default_to_dict(self, **values)
 
     @classmethod
