@@ -26,7 +26,6 @@ from ge2.integrations.haystack import (
 pytestmark = pytest.mark.e2e
 
 DIMS = 256
-OURS = ["ge2.integrations.haystack"]
 MEDIA = ("red-fox.png", "lighthouse.jpg", "green-leaf.png", "birdsong.wav", "ocean-waves.mp4",
          "solar-report.pdf")  # fmt: skip
 QUERIES = {
@@ -173,9 +172,11 @@ def test_pipelines_round_trip_through_yaml(emulator_env: Any, corpus: dict[str, 
     assert "test-key" not in media_yaml + query_yaml
     assert "GEMINI_API_KEY" in query_yaml  # the key travels as the name of its variable
 
-    media = Pipeline.loads(media_yaml, allowed_modules=OURS)
+    # haystack_integrations is on Haystack's default allowlist: no allowed_modules needed.
+    assert "haystack_integrations.components.embedders.ge2." in media_yaml
+    media = Pipeline.loads(media_yaml)
     media.run({"converter": {"sources": [corpus[n] for n in MEDIA]}})
-    query = Pipeline.loads(query_yaml, allowed_modules=OURS)
+    query = Pipeline.loads(query_yaml)
     assert query.dumps() == query_yaml
     assert _top(query.run({"text_embedder": {"text": "a fox running through snow"}})) == (
         "red-fox.png"

@@ -133,11 +133,17 @@ def test_round_trip_without_key() -> None:
 
 
 def test_quota_round_trips_and_reaches_the_pacer(recorder: RecordingEmbedder) -> None:
-    for given in ({"requests_per_minute": 100, "tokens_per_minute": 5000}, ge2.Quota(100, tokens_per_minute=5000)):
+    for given in (
+        {"requests_per_minute": 100, "tokens_per_minute": 5000},
+        ge2.Quota(100, tokens_per_minute=5000),
+    ):
         emb = GE2Embedding(quota=given)
         assert emb.embedder.pacer.quota == ge2.Quota(100, tokens_per_minute=5000)
         data = emb.to_dict()
-        assert data["quota"]["requests_per_minute"] == 100 and data["quota"]["tokens_per_minute"] == 5000
+        assert (
+            data["quota"]["requests_per_minute"] == 100
+            and data["quota"]["tokens_per_minute"] == 5000
+        )
         again = GE2Embedding.from_dict(data)
         assert again.to_dict() == data
         assert again.embedder.pacer.quota == ge2.Quota(100, tokens_per_minute=5000)
@@ -331,4 +337,4 @@ def test_empty_node_names_the_node_before_any_request() -> None:
 
 
 def test_module_exports() -> None:
-    assert llamaindex.__all__ == ["GE2Embedding", "node_input"]
+    assert llamaindex.__all__ == ["PEER_ARGUMENTS", "GE2Embedding", "node_input"]
