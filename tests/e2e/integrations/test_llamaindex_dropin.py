@@ -12,22 +12,13 @@ from google.genai.types import EmbedContentConfig, HttpOptions
 from google.oauth2.credentials import Credentials
 
 import ge2
-from ge2.emulator import Emulator, protocol
+from ge2.emulator import Emulator
 from ge2.integrations.llamaindex import GE2Embedding
 
 pytestmark = pytest.mark.e2e
 
-# The peer's docs use the preview id; the emulator learns that alias in a separate change.
-MODELS = [
-    "gemini-embedding-2",
-    pytest.param(
-        "gemini-embedding-2-preview",
-        marks=pytest.mark.skipif(
-            protocol.resolve_model("gemini-embedding-2-preview") is None,
-            reason="this emulator does not serve the -preview alias",
-        ),
-    ),
-]
+# The peer's docs use the preview id, which ge2 and the emulator know as an alias.
+MODELS = ["gemini-embedding-2", "gemini-embedding-2-preview"]
 
 
 @pytest.fixture
