@@ -80,7 +80,10 @@ def test_splitter_shares_client_cache_and_options(tmp_path: Path) -> None:
 
 
 def test_quota_is_a_runtime_option_shared_with_the_splitter() -> None:
-    for given in ({"requests_per_minute": 100, "tokens_per_minute": 5000}, ge2.Quota(100, tokens_per_minute=5000)):
+    for given in (
+        {"requests_per_minute": 100, "tokens_per_minute": 5000},
+        ge2.Quota(100, tokens_per_minute=5000),
+    ):
         ef = GE2EmbeddingFunction(dimensions=256, api_key=SECRET, quota=given)
         assert ef.embedder.pacer.quota == ge2.Quota(100, tokens_per_minute=5000)
         assert ef.splitter.pacer is ef.embedder.pacer  # add_media counts against the same quota

@@ -70,12 +70,18 @@ def test_settings_reach_the_core() -> None:
 
 
 def test_quota_round_trips_and_reaches_the_pacer() -> None:
-    for given in ({"requests_per_minute": 100, "tokens_per_minute": 5000}, ge2.Quota(100, tokens_per_minute=5000)):
+    for given in (
+        {"requests_per_minute": 100, "tokens_per_minute": 5000},
+        ge2.Quota(100, tokens_per_minute=5000),
+    ):
         emb = GE2Embeddings(quota=given, dimensions=256)
         assert emb.quota == ge2.Quota(100, tokens_per_minute=5000)
         assert emb.embedder is not None and emb.embedder.pacer.quota == emb.quota
         data = emb.model_dump(mode="json")
-        assert data["quota"]["requests_per_minute"] == 100 and data["quota"]["tokens_per_minute"] == 5000
+        assert (
+            data["quota"]["requests_per_minute"] == 100
+            and data["quota"]["tokens_per_minute"] == 5000
+        )
         again = GE2Embeddings.model_validate(data)
         assert again.embedder is not None and again.embedder.pacer.quota == emb.quota
         assert again.model_dump(mode="json") == data
