@@ -74,6 +74,8 @@ BACKEND = "lancedb"
 #: (benchmarks/STORE.md); past it the index keeps a search near constant time.
 DEFAULT_ANN_THRESHOLD = 50_000
 ANN_THRESHOLD_ENV = "GE2_ANN_THRESHOLD"
+#: IVF_PQ needs this many rows to train its codebooks; below it search stays exact.
+MIN_ANN_ROWS = 256
 #: Exact vectors re-read per wanted hit when searching through the ANN index.
 REFINE_FACTOR = 20
 #: Reciprocal-rank fusion constant (the usual 60).
@@ -110,7 +112,7 @@ def file_id(path: str) -> str:
 
 def point_id(path: str, sha: str, piece: int) -> str:
     """A piece's id: stable for the same file content, new when the content changes."""
-    return str(uuid.uuid5(_POINT_NS, f"{printable(path)}\0{sha}\0{piece}"))
+    return str(uuid.uuid5(_POINT_NS, f"{file_id(path)}\0{_safe_text(sha)}\0{piece}"))
 
 
 def _sql(value: str) -> str:
@@ -366,7 +368,7 @@ def ann_threshold() -> int:
 
 def _quiet_lance() -> None:
     # LanceDB's Rust side logs warnings (small k-means samples) straight to stderr.
-    os.environ.setdefault("LANCE_LOG", "error")
+    os.environ.setdefault("LANCEDB_LOG", "error")
 
 
 class Store:
@@ -723,7 +725,7 @@ class Store:
             elif fts is not None:
                 done.text_index = "kept"
             vec = self._index_named("vector")
-            if rows >= threshold and (vec is None or force or self._stale(vec)):
+            if rows >= max(threshold, MIN_ANN_ROWS) and (vec is None or force or self._stale(vec)):
                 table.create_index(
                     "vector",
                     config=IvfPq(
