@@ -163,7 +163,7 @@ def test_store_of_another_size_or_not_a_store(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="built with gemini-embedding-2, you asked for other"):
         Store.open(tmp_path / "s", model="other")
     (tmp_path / "s" / CONFIG_FILE).write_text("{not json")
-    with pytest.raises(StoreError, match="unreadable ge2-store.json"):
+    with pytest.raises(StoreError, match=r"unreadable ge2-store\.json"):
         Store.open(tmp_path / "s")
 
 
