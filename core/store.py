@@ -280,44 +280,43 @@ def _safe_text(text: str) -> str:
 
 
 def pieces_table(entries: Sequence[FileEntry], dimensions: int) -> pa.Table:
-    """Rows for the ``pieces`` table from files and their embedded pieces."""
+    """Rows for the ``pieces`` table from files and their embedded pieces (built by column)."""
     import numpy as np
     import pyarrow as pa
 
-    cols: dict[str, list[Any]] = {f.name: [] for f in pieces_schema(dimensions)}
+    schema = pieces_schema(dimensions)
+    cols: dict[str, list[Any]] = {f.name: [] for f in schema if f.name != "vector"}
     vectors: list[Sequence[float]] = []
     for e in entries:
         fid, raw, shown = file_id(e.path), path_bytes(e.path), printable(e.path)
+        name, count, sha = printable(os.path.basename(e.path)), len(e.pieces), _safe_text(e.sha256)
         for i, piece in enumerate(e.pieces):
             if len(piece.vector) != dimensions:
                 raise StoreError(
                     f"a vector of {len(piece.vector)} floats for {shown}; this store holds "
                     f"{dimensions}"
                 )
-            item, prov = piece.input, dict(piece.provenance)
-            row: dict[str, Any] = {
-                "id": point_id(e.path, e.sha256, i),
-                "file_id": fid,
-                "path": shown,
-                "path_bytes": raw,
-                "name": printable(os.path.basename(e.path)),
-                "modality": item.modality,
-                "mime": e.mime,
-                "sha256": e.sha256,
-                "size": e.size,
-                "mtime_ns": e.mtime_ns,
-                "piece": i,
-                "pieces": len(e.pieces),
-                "text": _safe_text(item.text) if isinstance(item, Text) else None,
-                "provenance": json.dumps(prov, default=str, ensure_ascii=True),
-            }
+            item = piece.input
+            prov = getattr(item, "provenance", None) or {}
+            cols["id"].append(str(uuid.uuid5(_POINT_NS, f"{fid}\0{sha}\0{i}")))
+            cols["file_id"].append(fid)
+            cols["path"].append(shown)
+            cols["path_bytes"].append(raw)
+            cols["name"].append(name)
+            cols["modality"].append(item.modality)
+            cols["mime"].append(e.mime)
+            cols["sha256"].append(sha)
+            cols["size"].append(e.size)
+            cols["mtime_ns"].append(e.mtime_ns)
+            cols["piece"].append(i)
+            cols["pieces"].append(count)
+            cols["text"].append(_safe_text(item.text) if isinstance(item, Text) else None)
+            cols["provenance"].append(
+                json.dumps(prov, default=str, ensure_ascii=True) if prov else None
+            )
             for key in PROVENANCE_KEYS:
-                row[key] = prov.get(key)
-            for name, values in cols.items():
-                if name != "vector":
-                    values.append(row[name])
+                cols[key].append(prov.get(key))
             vectors.append(piece.vector)
-    schema = pieces_schema(dimensions)
     flat = np.asarray(vectors, dtype=np.float32).reshape(-1)
     arrays = [
         pa.FixedSizeListArray.from_arrays(pa.array(flat), dimensions)
