@@ -86,7 +86,11 @@ def run_index(
     if not paths and (rebuild or not prune):
         raise Fail(
             "ge2: give the files or folders to index"
-            + (" (--rebuild re-reads them; their vectors come from the cache)" if rebuild else ""),
+            + (
+                " (--rebuild re-reads them; their vectors come from the cache)"
+                if rebuild
+                else " (or --prune alone, to drop stored paths that no longer exist)"
+            ),
             EXIT_USAGE,
         )
     config = Store.read_config(store_dir)
