@@ -168,7 +168,7 @@ def test_rebuilt_store_costs_nothing_thanks_to_its_cache(
     _index(folder, store, ge2_emulator)
     import shutil
 
-    shutil.rmtree(store / "qdrant")  # the vectors are gone; the store's cache is not
+    shutil.rmtree(store / "lance")  # the vectors are gone; the store's cache is not
     ge2_emulator.reset_stats()
     summary = _index(folder, store, ge2_emulator)
     assert summary["files_embedded"] == 10 and summary["usage"]["cache_hits"] == 10
@@ -324,7 +324,7 @@ def test_people_friendly_errors(
         cli.main(["--version"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith("ge2 ") and "qdrant-client" in out
+    assert out.startswith("ge2 ") and "lancedb" in out
 
     with pytest.raises(SystemExit):
         cli.main(["emulator", "--help"])

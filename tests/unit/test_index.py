@@ -22,6 +22,7 @@ from ge2.index import (
     sha256_file,
     walk,
 )
+from ge2.store import FileEntry
 
 
 def _write(path: Path, text: str = "hello world") -> Path:
@@ -133,19 +134,26 @@ def _piece(text: str, vector: list[float], **prov: Any) -> Piece:
     return Piece(ge2.Text(text, provenance=prov), vector, 0)
 
 
+def _entry(f: FoundFile, sha: str, pieces: list[Piece]) -> FileEntry:
+    return FileEntry(f.path, f.size, f.mtime_ns, sha, "text/plain", pieces)
+
+
 def test_store_records_files_and_refuses_mismatches(tmp_path: Path) -> None:
     folder = tmp_path / "store"
     f = FoundFile(str(tmp_path / "a.txt"), 11, 5)
     with Store.open(folder, dimensions=4) as store:
         assert store.config.dimensions == 4 and not store.config.offline
-        store.replace(
-            f,
-            "sha-a",
-            "text/plain",
+        store.write(
             [
-                _piece("one", [1, 0, 0, 0], char_start=0, char_end=3),
-                _piece("two", [0, 1, 0, 0], char_start=3, char_end=6),
-            ],
+                _entry(
+                    f,
+                    "sha-a",
+                    [
+                        _piece("one", [1, 0, 0, 0], char_start=0, char_end=3),
+                        _piece("two", [0, 1, 0, 0], char_start=3, char_end=6),
+                    ],
+                )
+            ]
         )
         rec = store.files()[f.path]
         assert (rec.sha256, rec.pieces, rec.present, rec.complete) == ("sha-a", 2, 2, True)
@@ -153,12 +161,11 @@ def test_store_records_files_and_refuses_mismatches(tmp_path: Path) -> None:
         assert hits[0].path == f.path and hits[0].where == "chars 3-6"
         assert hits[0].payload["snippet"] == "two" and hits[0].payload["mime"] == "text/plain"
         # Replacing drops the old pieces; touching keeps the content and updates the mtime.
-        store.replace(f, "sha-b", "text/plain", [_piece("three", [0, 0, 1, 0])])
-        store.touch(FoundFile(f.path, 11, 9), store.files()[f.path])  # by point id
+        store.write([_entry(f, "sha-b", [_piece("three", [0, 0, 1, 0])])])
+        store.touch(f.path, 11, 9)
         rec = store.files()[f.path]
         assert (rec.sha256, rec.present, rec.mtime_ns) == ("sha-b", 1, 9)
-        store.touch(FoundFile(f.path, 11, 10))  # by path
-        assert store.files()[f.path].mtime_ns == 10
+        assert store.search([0, 0, 1, 0], k=1)[0].payload["mtime_ns"] == 9
         store.remove(f.path, rec)
         assert store.files() == {} and store.count() == 0
     assert (folder / CONFIG_FILE).is_file()
@@ -177,17 +184,22 @@ def test_store_refuses_a_folder_that_is_not_a_store(tmp_path: Path) -> None:
         Store.open(tmp_path / "missing", create=False)
 
 
-def test_store_is_locked_while_open(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "s", dimensions=4), pytest.raises(StoreError, match="in use"):
-        Store.open(tmp_path / "s")
+def test_one_writer_at_a_time_while_searches_go_on(tmp_path: Path) -> None:
+    f = FoundFile(str(tmp_path / "a.txt"), 1, 1)
+    with Store.open(tmp_path / "s", dimensions=4) as writer:
+        writer.write([_entry(f, "v1", [_piece("x", [1, 0, 0, 0])])])
+        with pytest.raises(StoreError, match="in use"):
+            Store.open(tmp_path / "s")
+        with Store.open(tmp_path / "s", create=False, writable=False) as reader:
+            assert reader.search([1, 0, 0, 0], k=1)[0].path == f.path
 
 
 def test_a_partly_written_file_is_incomplete(tmp_path: Path) -> None:
     f = FoundFile(str(tmp_path / "a.txt"), 1, 1)
     with Store.open(tmp_path / "s", dimensions=4) as store:
-        store.replace(f, "v1", "text/plain", [_piece("x", [1, 0, 0, 0]), _piece("y", [0, 1, 0, 0])])
-        points, _ = store._client.scroll("ge2", limit=1)
-        store._client.delete("ge2", points_selector=[points[0].id])  # as if cut off mid-write
+        store.write([_entry(f, "v1", [_piece("x", [1, 0, 0, 0]), _piece("y", [0, 1, 0, 0])])])
+        ids = store._pieces.search().select(["id"]).limit(1).to_arrow()["id"].to_pylist()
+        store._pieces.delete(f"id = '{ids[0]}'")  # as if cut off mid-write
         assert not store.files()[f.path].complete
 
 
