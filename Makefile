@@ -6,7 +6,7 @@ VENV2 ?= .venv-genai2
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 GENAI2 ?= google-genai>=2.20,<3
 
-.PHONY: demo test test-core-genai2 test-extras bench bench-smoke lint clean
+.PHONY: demo test test-core-genai2 test-extras test-browser bench bench-smoke lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test: $(VENV)/.installed $(VENV2)/.installed
 test-core-genai2: $(VENV2)/.installed
 	$(VENV2)/bin/python -c "import google.genai as g; assert g.__version__.startswith('2.'), g.__version__; print('google-genai', g.__version__)"
 	$(VENV2)/bin/python -m pytest
+
+## test-browser: `ge2 serve` in a real headless Chromium (Debian's `chromium` package;
+## Playwright cannot download its own browsers here)
+test-browser: $(VENV)/.installed
+	@command -v chromium >/dev/null || test -n "$$GE2_CHROMIUM" || { echo "test-browser needs Chromium: apt-get install chromium (or set GE2_CHROMIUM)"; exit 1; }
+	$(VENV)/bin/python -m pytest -m browser tests/browser
 
 ## test-extras: each extra installed alone, so a dependency missing from one extra shows
 test-extras:

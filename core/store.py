@@ -42,6 +42,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -83,7 +84,7 @@ PROVENANCE_KEYS = ("page_start", "page_end", "start_s", "end_s", "char_start", "
 SNIPPET_CHARS = 200
 _POINT_NS = uuid.UUID("6f0f7a47-6c1e-4d0e-9a57-2b7f6c1d9e21")
 #: Columns a search hit never carries (big or internal).
-_HIDDEN = ("vector", "text", "path_bytes", "file_id", "provenance")
+_HIDDEN = ("vector", "text", "path_bytes", "provenance")
 
 
 class StoreError(GE2Error):
@@ -646,6 +647,24 @@ class Store:
             path_prefix=path_prefix,
         )
 
+    def file_row(self, fid: str) -> dict[str, Any] | None:
+        """The ``files`` row of one stored file by its id (``ge2 serve`` serves files by id,
+        never by a path from a request)."""
+        if self._files is None or not re.fullmatch(r"[0-9a-f]{32}", fid):
+            return None
+        with self._guard("read its files"):
+            rows = self._files.search().where(f"file_id = {_sql(fid)}").limit(1).to_list()
+        return dict(rows[0]) if rows else None
+
+    def modality_counts(self) -> dict[str, int]:
+        """Pieces per modality."""
+        if self._pieces is None:
+            return {}
+        kinds = ("text", "image", "audio", "video", "pdf", "mixed")
+        with self._guard("count its pieces"):
+            counts = {m: int(self._pieces.count_rows(f"modality = {_sql(m)}")) for m in kinds}
+        return {m: n for m, n in counts.items() if n}
+
     # -- writing ---------------------------------------------------------------------------
 
     def write(self, entries: Sequence[FileEntry]) -> int:
@@ -848,6 +867,16 @@ def _payload(row: dict[str, Any]) -> dict[str, Any]:
     for key in _HIDDEN:
         out.pop(key, None)
     return out
+
+
+def hit_rows(hits: Sequence[Hit]) -> list[dict[str, Any]]:
+    """Hits as the rows ``ge2 search --json`` prints and ``ge2 serve``'s API answers."""
+    rows = []
+    for rank, hit in enumerate(hits, 1):
+        row: dict[str, Any] = {"rank": rank, "score": round(hit.score, 4), "where": hit.where}
+        row.update(hit.payload)
+        rows.append(row)
+    return rows
 
 
 def search(

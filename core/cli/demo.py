@@ -79,4 +79,8 @@ def command(args: argparse.Namespace) -> int:
             "(The offline emulator matches words, not meaning; set GEMINI_API_KEY to run "
             "the same demo on Gemini Embedding 2.)"
         )
+    if args.serve:
+        from .serve import serve_store
+
+        return serve_store(store_dir, port=args.port, offline=offline, backend_ready=True)
     return EXIT_OK

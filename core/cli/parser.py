@@ -8,7 +8,7 @@ from typing import Any
 from ge2 import __version__, limits
 from ge2.tasks import TASKS
 
-from . import demo, embed, index, search, services
+from . import demo, embed, index, search, serve, services
 from ._common import INDEX_DEFAULT_DIMENSIONS, dimensions_arg, positive_arg
 
 MODALITIES = ("text", "image", "audio", "video", "pdf", "mixed")
@@ -198,6 +198,8 @@ def _add_demo(sub: Any) -> None:
     )
     p.add_argument("-k", type=positive_arg, default=3, help="hits per query (default 3)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--serve", action="store_true", help="then open the results page (ge2 serve)")
+    p.add_argument("--port", type=int, default=serve.DEFAULT_PORT, help="port for --serve")
     p.set_defaults(func=demo.command)
 
 
@@ -229,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
     emulator_cli.add_arguments(p)
     p.set_defaults(func=services._cmd_emulator)
     _add_demo(sub)
+    p = sub.add_parser(
+        "serve",
+        help="search a store in the browser (a local page and JSON API)",
+        description="A local, read-only web page over a store: text or file queries, "
+        "results as thumbnails, players at the matched second, PDF pages and snippets; "
+        "a JSON API (/api/search, /api/stats) with the fields of `ge2 search --json`.",
+    )
+    serve.add_arguments(p)
+    p.set_defaults(func=serve.command)
     p = sub.add_parser(
         "weaviate-inference",
         add_help=False,

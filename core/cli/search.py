@@ -49,7 +49,7 @@ def run_search(
     path_prefix: str | None = None,
 ) -> list[dict[str, Any]]:
     """Embed the query with the store's model and size; the top ``k`` hits as dicts."""
-    from ge2.store import Store, search
+    from ge2.store import Store, hit_rows, search
 
     config = Store.read_config(store_dir)
     if config is None:
@@ -83,11 +83,7 @@ def run_search(
             modality=modality,
             path_prefix=prefix,
         )
-    rows = []
-    for rank, hit in enumerate(hits, 1):
-        row: dict[str, Any] = {"rank": rank, "score": round(hit.score, 4), "where": hit.where}
-        row.update(hit.payload)
-        rows.append(row)
+    rows: list[dict[str, Any]] = hit_rows(hits)
     if as_json:
         print(json.dumps(rows, indent=2), file=out)
     else:
