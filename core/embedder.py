@@ -563,7 +563,8 @@ class Embedder:
                 if self._refused(batch, errors, stop):
                     return
                 time.sleep(self._begin(batch))
-                ticket = limiter.sent(len(batch))
+                while isinstance(ticket := limiter.depart(len(batch)), float):
+                    time.sleep(ticket)
                 try:
                     rows = self._call(batch, size)
                 except Exception as exc:
@@ -598,7 +599,8 @@ class Embedder:
                 if self._refused(batch, errors, stop):
                     return
                 await asyncio.sleep(self._begin(batch))
-                ticket = limiter.sent(len(batch))
+                while isinstance(ticket := limiter.depart(len(batch)), float):
+                    await asyncio.sleep(ticket)
                 try:
                     rows = await self._acall(batch, size)
                 except asyncio.CancelledError:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -40,6 +41,13 @@ LEARNED_HEADROOM = 0.97
 INITIAL_CONCURRENCY = 2
 #: Shortest window over which the accepted rate is measured after a 429, in seconds.
 MIN_MEASURE_S = 1.0
+#: After a cut, the pace recovers toward the measured rate with this time constant (s).
+RECOVER_S = 2.0
+#: Window measured after a 429 once a rate is known (longer: steadier).
+STEADY_MEASURE_S = 3.0
+#: Against a learned rate, inputs actually sent in any window this long stay within it (a
+#: little over a second: the server's clock sees our sends a little later than we do).
+SEND_WINDOW_S = 1.05
 #: Successes and in-flight calls are remembered this long (the longest quota window).
 HISTORY_S = 120.0
 #: After a 429, hold the learned pace this long before probing above it; a probe that
@@ -91,9 +99,14 @@ class Limiter:
         self._next_free = 0.0
         self.learned_rate: float | None = None  # inputs/s the server accepted, once known
         self._last_cut = -1e18
+        self._cut_anchor = -1e18
+        self._target = 0.0
+        self._cut_rate = 0.0
+        self._cut_time = 0.0
         self._probe_hold = probe_hold_s
         self._base_hold = probe_hold_s
         self._probing = False
+        self._episode: tuple[float, float, float | None, float] | None = None
         # concurrency
         self.window = float(INITIAL_CONCURRENCY)
         self._slow_start = True
@@ -101,8 +114,10 @@ class Limiter:
         self._waiters: deque[Callable[[], None]] = deque()
         self._open: dict[int, Ticket] = {}
         self._accepted: deque[tuple[float, int]] = deque()
+        self._sends: deque[tuple[float, int]] = deque()
         self._latencies: deque[tuple[float, float]] = deque()
         self._last_latency_cut = -1e18
+        self._smoothed: float | None = None
         # outage breaker
         self._threshold = breaker_threshold
         self._cooldown = breaker_cooldown_s
@@ -226,11 +241,31 @@ class Limiter:
             self._trial_out = True
             return None
 
-    def sent(self, units: int) -> Ticket:
-        """Record that a call leaves now (call right before sending)."""
+    def depart(self, units: int) -> Ticket | float:
+        """Record that a call leaves now, or seconds to wait if it must not leave yet.
+
+        The booked schedule spaces calls evenly, but a thread or task that wakes late lets
+        the next ones bunch up; against a learned rate, the inputs actually sent in the last
+        ``SEND_WINDOW_S`` are checked too, so late wake-ups never add up to a burst.
+        """
         with self._lock:
+            now = self._clock()
+            while self._sends and self._sends[0][0] <= now - SEND_WINDOW_S:
+                self._sends.popleft()
+            if self.learned_rate and self._sends:
+                budget = max(self.learned_rate * SEND_WINDOW_S, float(units))
+                used = sum(u for _, u in self._sends)
+                if used + units > budget:
+                    freed, wait = 0, SEND_WINDOW_S
+                    for stamp, u in self._sends:
+                        freed += u
+                        if used - freed + units <= budget:
+                            wait = stamp + SEND_WINDOW_S - now
+                            break
+                    return max(wait, 1e-3)
+            self._sends.append((now, units))
             trial = self._trial_out and self._opened_at is not None
-            ticket = Ticket(self._clock(), units, trial)
+            ticket = Ticket(now, units, trial)
             self._open[id(ticket)] = ticket
             return ticket
 
@@ -245,19 +280,32 @@ class Limiter:
             latency = now - ticket.sent
             self._latencies.append((now, latency))
             floor = min(lat for _, lat in self._latencies)
-            if latency > LATENCY_TOLERANCE * floor + LATENCY_SLACK_S:
+            self._smoothed = (
+                latency if self._smoothed is None else (0.8 * self._smoothed + 0.2 * latency)
+            )
+            if self._smoothed > LATENCY_TOLERANCE * floor + LATENCY_SLACK_S:
                 # The server is slowing down: fewer calls in flight, at most once a round.
-                if now - self._last_latency_cut > latency:
-                    self.window = max(1.0, self.window * 0.9)
+                if now - self._last_latency_cut > self._smoothed:
+                    self.window = max(float(INITIAL_CONCURRENCY), self.window * 0.9)
                     self._slow_start = False
                     self._last_latency_cut = now
             elif self.window < self.cap:
-                self.window += 1.0 if self._slow_start else 1.0 / self.window
+                # Once a rate is learned the pace holds the quota, so calls in flight only
+                # need to follow latency: they keep growing by one per success.
+                grow_fast = self._slow_start or self.learned_rate is not None
+                self.window += 1.0 if grow_fast else 1.0 / self.window
+            if self.learned_rate and self.learned_rate < self._target:
+                gap = (self._target - self._cut_rate) * math.exp(
+                    -(now - self._cut_time) / RECOVER_S
+                )
+                self.learned_rate = self._target - gap
             if self.learned_rate and now - self._last_cut >= self._probe_hold:
                 # Clean for a whole hold: try a little faster (a raised quota is found).
                 self.learned_rate *= 1.0 + PROBE_STEP
+                self._target = self._cut_rate = self.learned_rate
                 self._last_cut = now
                 self._probing = True
+            self._settle()
             wake = self._handoff()
         for w in wake:
             w()
@@ -266,7 +314,8 @@ class Limiter:
         """A 429: pace to the rate the server accepted just before, hold back ``delay``.
 
         One cut per episode: 429s for calls sent before the last cut were sent at the old
-        pace and say nothing new.
+        pace and say nothing new. The accepted rate is final once every call sent before
+        the refused one has its answer; until then the known successes give a lower bound.
         """
         with self._lock:
             now = self._clock()
@@ -276,11 +325,19 @@ class Limiter:
             self._close_breaker()
             self._slow_start = False
             if not per_day and ticket.sent > self._last_cut:
-                measured = self._accepted_rate(now, ticket, delay)
-                if measured:
-                    current = self.learned_rate
-                    rate = measured if current is None else max(current / 2, min(current, measured))
-                    self.learned_rate = rate
+                # Discovery measures the last second (the pace was still rising); later 429s
+                # measure longer, so one call's jitter does not read as a lower quota.
+                # (not reaching back past the previous cut: the pace was lower then).
+                shortest = MIN_MEASURE_S
+                if self.learned_rate is not None:
+                    since = ticket.sent - self._cut_anchor
+                    shortest = max(MIN_MEASURE_S, min(STEADY_MEASURE_S, since))
+                horizon = min(HISTORY_S, max(shortest, delay))
+                self._cut_anchor = ticket.sent
+                floor = ticket.units / horizon  # at least one such call per window
+                self._episode = (ticket.sent, horizon, self.learned_rate, floor)
+                known = self._accepted_between(ticket.sent - horizon, ticket.sent)
+                self._set_rate(known / horizon, self.learned_rate, floor)
                 if self._probing:
                     self._probe_hold = min(MAX_PROBE_HOLD_S, self._probe_hold * 2)
                 else:
@@ -289,21 +346,50 @@ class Limiter:
                 self._last_cut = now
             if delay > 0:
                 self._next_free = max(self._next_free, now + delay)
+            self._settle()
 
-    def _accepted_rate(self, now: float, ticket: Ticket, delay: float) -> float:
-        """Inputs/s the server took over the window before this 429 (in-flight calls sent
-        before the refused one count: a 429 comes back at once, so they were let in)."""
-        horizon = min(HISTORY_S, max(MIN_MEASURE_S, delay))
-        start = now - horizon
-        units = sum(u for sent, u in self._accepted if sent > start)
-        units += sum(t.units for t in self._open.values() if start < t.sent <= ticket.sent)
-        return units / horizon
+    def _accepted_between(self, start: float, end: float) -> int:
+        return sum(u for sent, u in self._accepted if start < sent <= end)
+
+    def _set_rate(self, measured: float, before: float | None, floor: float) -> None:
+        """Cut the pace after a 429 and set what it recovers to (the rate just accepted).
+
+        The first 429 sets both to the measured rate. Later: cut by at least 10% (AIMD)
+        and at most half, then recover over a few seconds to the measured rate (a 429 from
+        jitter costs a dip, not a minute at a lower pace; a lowered quota keeps it lower).
+        """
+        if before is None:
+            self.learned_rate = self._target = max(floor, measured)
+        else:
+            self.learned_rate = max(floor, before / 2, min(before * 0.9, measured))
+            self._target = max(self.learned_rate, min(before, measured))
+        self._cut_rate = self.learned_rate
+        self._cut_time = self._clock()
+
+    def _settle(self) -> None:
+        """Finish the open 429 episode once every call sent before it has its answer."""
+        if self._episode is None:
+            return
+        anchor, horizon, before, floor = self._episode
+        if any(t.sent <= anchor for t in self._open.values()):
+            return
+        self._episode = None
+        accepted = self._accepted_between(anchor - horizon, anchor)
+        if accepted:
+            self._set_rate(accepted / horizon, before, floor)
+        logger.debug(
+            "limit learned: %d inputs accepted in the %.2f s before a 429: %.1f inputs/s",
+            accepted,
+            horizon,
+            self.learned_rate or 0.0,
+        )
 
     def failed(self, ticket: Ticket, error: APIError, *, server: bool) -> ServiceOutage | None:
         """A call failed (``server``: a 5xx or a dropped connection). Returns the outage
         error if the breaker is now open, so the caller stops instead of retrying."""
         with self._lock:
             self._open.pop(id(ticket), None)
+            self._settle()
             if not server:
                 if ticket.trial:
                     self._close_breaker()
@@ -328,6 +414,7 @@ class Limiter:
         """The call ended in a way that says nothing about the server (a local error)."""
         with self._lock:
             self._open.pop(id(ticket), None)
+            self._settle()
             if ticket.trial:
                 self._trial_out = False
 
