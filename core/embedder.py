@@ -8,6 +8,7 @@ when the failure is transient, and handed back in input order with unit norm at 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -480,8 +481,9 @@ class Embedder:
         if failure.rate_limited:
             self._meter.add(rate_limited=1)
             limiter.rate_limited(ticket, failure.delay, per_day=failure.per_day)
-        elif limiter.failed(ticket, failure.error, server=failure.server) is not None:
-            return failure, -1.0  # the breaker opened: stop, the caller fails the rest fast
+        elif (outage := limiter.failed(ticket, failure.error, server=failure.server)) is not None:
+            # The breaker is open: stop; this batch and the rest fail with the one outage.
+            return dataclasses.replace(failure, error=outage, retryable=False), -1.0
         if not failure.retryable or attempt >= self.retry.max_retries:
             return failure, -1.0
         wait = self.retry.delay(attempt, failure)
@@ -507,17 +509,20 @@ class Embedder:
 
     def _refused(
         self, batch: list[WireItem], errors: dict[str, APIError], stop: threading.Event
-    ) -> bool:
-        """Whether ``batch`` must not go (a daily quota hit, or the service is down)."""
+    ) -> bool | float:
+        """Whether ``batch`` must not go (a daily quota hit, or the service is down), or
+        seconds to wait before asking again (a trial call is testing the service)."""
         if stop.is_set():
             for w in batch:
                 errors[w.key] = QuotaExhausted(
                     "not sent: an earlier call hit a quota that waiting will not clear"
                 )
             return True
-        outage = self._limiter().admit()
-        if outage is not None:
-            self._give_up(batch, outage, stop, errors, lambda _: None)
+        verdict = self._limiter().admit()
+        if isinstance(verdict, float):
+            return verdict
+        if verdict is not None:
+            self._give_up(batch, verdict, stop, errors, lambda _: None)
             return True
         return False
 
@@ -558,10 +563,13 @@ class Embedder:
         limiter = self._limiter()
         attempt = 0
         while True:
+            if refusal := self._refused(batch, errors, stop):
+                if refusal is True:
+                    return
+                time.sleep(refusal)
+                continue
             limiter.acquire()
             try:
-                if self._refused(batch, errors, stop):
-                    return
                 time.sleep(self._begin(batch))
                 while isinstance(ticket := limiter.depart(len(batch)), float):
                     time.sleep(ticket)
@@ -594,10 +602,13 @@ class Embedder:
         limiter = self._limiter()
         attempt = 0
         while True:
+            if refusal := self._refused(batch, errors, stop):
+                if refusal is True:
+                    return
+                await asyncio.sleep(refusal)
+                continue
             await limiter.aacquire()
             try:
-                if self._refused(batch, errors, stop):
-                    return
                 await asyncio.sleep(self._begin(batch))
                 while isinstance(ticket := limiter.depart(len(batch)), float):
                     await asyncio.sleep(ticket)

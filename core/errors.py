@@ -139,12 +139,18 @@ class EmbeddingError(GE2Error):
             f"{len(self.failures)} of {len(self.vectors)} inputs failed ({ok} embedded and kept "
             "on this error as .vectors)"
         )
-        causes = {id(f.error) for f in self.failures}
-        if len(self.failures) > 1 and len(causes) == 1:
-            # One cause for all (an outage, a daily quota): say it once, then list the inputs.
-            where = ", ".join(f"#{f.index}" for f in self.failures[:10])
-            more = f" (+{len(self.failures) - 10} more)" if len(self.failures) > 10 else ""
-            super().__init__(f"{head}: {self.failures[0].error} [inputs {where}{more}]")
+        groups: dict[int, list[ItemFailure]] = {}
+        for f in self.failures:
+            groups.setdefault(id(f.error), []).append(f)
+        if len(groups) < len(self.failures):
+            # Shared causes (an outage, a daily quota): each said once, with its inputs.
+            parts = []
+            for members in list(groups.values())[:3]:
+                where = ", ".join(f"#{f.index}" for f in members[:10])
+                more = f" (+{len(members) - 10} more)" if len(members) > 10 else ""
+                parts.append(f"{members[0].error} [inputs {where}{more}]")
+            rest = f"; and {len(groups) - 3} other causes" if len(groups) > 3 else ""
+            super().__init__(f"{head}: " + "; ".join(parts) + rest)
             return
         shown = "; ".join(str(f) for f in self.failures[:5])
         more = f" (+{len(self.failures) - 5} more)" if len(self.failures) > 5 else ""

@@ -64,6 +64,8 @@ LATENCY_SLACK_S = 0.05
 #: circuit breaker, and how long it stays open before one trial call may go.
 BREAKER_THRESHOLD = 8
 BREAKER_COOLDOWN_S = 30.0
+#: While a half-open trial call is out, the others look again this often (s).
+TRIAL_POLL_S = 0.05
 #: At most one WARNING line per this many seconds summarises rate limiting and retries.
 WARN_EVERY_S = 30.0
 
@@ -227,17 +229,19 @@ class Limiter:
 
     # -- outcomes ------------------------------------------------------------------------
 
-    def admit(self) -> ServiceOutage | None:
+    def admit(self) -> ServiceOutage | float | None:
         """None if a call may go now; the outage error while the breaker is open.
 
-        After the cool-down one caller gets through as a trial (half-open); its answer
-        closes the breaker or opens it again.
+        After the cool-down one caller gets through as a trial (half-open); the others are
+        told to wait (seconds) for its answer, which closes the breaker or opens it again.
         """
         with self._lock:
             if self._opened_at is None:
                 return None
-            if self._trial_out or self._clock() < self._opened_at + self._cooldown:
+            if self._clock() < self._opened_at + self._cooldown:
                 return self._outage
+            if self._trial_out:
+                return TRIAL_POLL_S
             self._trial_out = True
             return None
 
