@@ -41,6 +41,8 @@ LEARNED_HEADROOM = 0.97
 INITIAL_CONCURRENCY = 2
 #: Shortest window over which the accepted rate is measured after a 429, in seconds.
 MIN_MEASURE_S = 1.0
+#: A 429 whose measured accepted rate is below this share of the pace means a lower quota.
+DROP_SHARE = 0.7
 #: After a cut, the pace recovers toward the measured rate with this time constant (s).
 RECOVER_S = 2.0
 #: Window measured after a 429 once a rate is known (longer: steadier).
@@ -48,6 +50,9 @@ STEADY_MEASURE_S = 3.0
 #: Against a learned rate, inputs actually sent in any window this long stay within it (a
 #: little over a second: the server's clock sees our sends a little later than we do).
 SEND_WINDOW_S = 1.05
+#: A 429 that looks like jitter (the server took about the learned rate) widens the window
+#: by 5%, up to this.
+MAX_SEND_WINDOW_S = 1.3
 #: Successes and in-flight calls are remembered this long (the longest quota window).
 HISTORY_S = 120.0
 #: After a 429, hold the learned pace this long before probing above it; a probe that
@@ -117,6 +122,7 @@ class Limiter:
         self._open: dict[int, Ticket] = {}
         self._accepted: deque[tuple[float, int]] = deque()
         self._sends: deque[tuple[float, int]] = deque()
+        self._send_window = SEND_WINDOW_S
         self._latencies: deque[tuple[float, float]] = deque()
         self._last_latency_cut = -1e18
         self._smoothed: float | None = None
@@ -254,17 +260,18 @@ class Limiter:
         """
         with self._lock:
             now = self._clock()
-            while self._sends and self._sends[0][0] <= now - SEND_WINDOW_S:
+            window = self._send_window
+            while self._sends and self._sends[0][0] <= now - window:
                 self._sends.popleft()
             if self.learned_rate and self._sends:
                 budget = max(self.learned_rate * SEND_WINDOW_S, float(units))
                 used = sum(u for _, u in self._sends)
                 if used + units > budget:
-                    freed, wait = 0, SEND_WINDOW_S
+                    freed, wait = 0, window
                     for stamp, u in self._sends:
                         freed += u
                         if used - freed + units <= budget:
-                            wait = stamp + SEND_WINDOW_S - now
+                            wait = stamp + window - now
                             break
                     return max(wait, 1e-3)
             self._sends.append((now, units))
@@ -356,17 +363,22 @@ class Limiter:
         return sum(u for sent, u in self._accepted if start < sent <= end)
 
     def _set_rate(self, measured: float, before: float | None, floor: float) -> None:
-        """Cut the pace after a 429 and set what it recovers to (the rate just accepted).
+        """Cut the pace after a 429 and set what it recovers to.
 
-        The first 429 sets both to the measured rate. Later: cut by at least 10% (AIMD)
-        and at most half, then recover over a few seconds to the measured rate (a 429 from
-        jitter costs a dip, not a minute at a lower pace; a lowered quota keeps it lower).
+        The first 429 sets both to the measured rate. Later, a measured rate near the pace
+        means the server is still taking about as much (a 429 from jitter, or a pace a
+        little too high): dip 10% and recover to 97% of it over a few seconds. A measured
+        rate far below means the quota dropped: go there (at most halving per 429).
         """
         if before is None:
             self.learned_rate = self._target = max(floor, measured)
+        elif measured >= DROP_SHARE * before:
+            self.learned_rate = max(floor, before * 0.9)
+            self._target = max(self.learned_rate, before * 0.97)
+            # Sends reach the server with more jitter than the guard allowed for: widen it.
+            self._send_window = min(MAX_SEND_WINDOW_S, self._send_window * 1.05)
         else:
-            self.learned_rate = max(floor, before / 2, min(before * 0.9, measured))
-            self._target = max(self.learned_rate, min(before, measured))
+            self.learned_rate = self._target = max(floor, before / 2, measured)
         self._cut_rate = self.learned_rate
         self._cut_time = self._clock()
 
@@ -378,13 +390,19 @@ class Limiter:
         if any(t.sent <= anchor for t in self._open.values()):
             return
         self._episode = None
-        accepted = self._accepted_between(anchor - horizon, anchor)
+        sends = [(sent, u) for sent, u in self._accepted if anchor - horizon < sent <= anchor]
+        accepted = sum(u for _, u in sends)
+        span = horizon
+        if before is not None and len(sends) >= 2:
+            # Paced calls: the rate is what was sent over the time it took (a fixed window
+            # would miss up to one call at its edge, a big error for calls of 100 inputs).
+            span = max(anchor - sends[0][0], 1e-3)
         if accepted:
-            self._set_rate(accepted / horizon, before, floor)
+            self._set_rate(accepted / span, before, floor)
         logger.debug(
             "limit learned: %d inputs accepted in the %.2f s before a 429: %.1f inputs/s",
             accepted,
-            horizon,
+            span,
             self.learned_rate or 0.0,
         )
 

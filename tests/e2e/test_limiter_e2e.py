@@ -118,7 +118,9 @@ def test_two_embedders_share_one_limiter(ge2_emulator: Emulator) -> None:
     assert a._limiter() is b._limiter()
     out: dict[str, np.ndarray] = {}
     threads = [
-        threading.Thread(target=lambda e=e, n=n: out.__setitem__(n, np.asarray(e.embed(TEXTS[:60]))))
+        threading.Thread(
+            target=lambda e=e, n=n: out.__setitem__(n, np.asarray(e.embed(TEXTS[:60])))
+        )
         for e, n in ((a, "a"), (b, "b"))
     ]
     for th in threads:

@@ -186,7 +186,7 @@ def test_breaker_opens_after_consecutive_failures_and_half_opens() -> None:
     assert lim.admit() is outage
     clock.now += 10.0
     assert lim.admit() is None  # one trial call
-    assert lim.admit() is outage  # the others wait for its answer
+    assert lim.admit() == pacing.TRIAL_POLL_S  # the others wait for its answer
     trial = _go(lim, 1)
     assert lim.failed(trial, cause, server=True) is not None  # failed: open again
     assert lim.admit() is not None
@@ -263,3 +263,22 @@ def test_one_cause_for_many_inputs_is_said_once() -> None:
     err = ge2.EmbeddingError([None] * 30, failures)
     assert str(err).count("looks down") == 1
     assert "#0" in str(err) and "+20 more" in str(err)
+
+
+def test_a_429_at_the_learned_pace_dips_then_recovers_near_it() -> None:
+    clock = FakeClock()
+    lim = Limiter(clock=clock)
+    lim.learned_rate = 100.0
+    lim._target = 100.0
+    lim._last_cut = clock.now  # learned just now: no probe during this test
+    # the server took ~100 inputs/s right up to the 429: jitter, not a lower quota
+    for _ in range(30):
+        t = Ticket(clock.now, 10)
+        clock.now += 0.1
+        lim.succeeded(t)
+    lim.rate_limited(Ticket(clock.now, 10), 0.0)
+    assert lim.learned_rate == pytest.approx(90.0)
+    for _ in range(100):
+        clock.now += 0.1
+        lim.succeeded(Ticket(clock.now - 0.05, 10))
+    assert 96.0 < lim.learned_rate < 97.01  # recovered to 97% of where it met the 429
