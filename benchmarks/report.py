@@ -424,8 +424,9 @@ def pacing_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 {
                     "target": f"{name}: ≥ {t['auto_job']:.0%} of best possible, 429s ≤ "
                     f"{t['auto_429']:.0%} of calls, 0 lost, ≤ {t['auto_warnings']} WARNING lines",
-                    "value": f"{m['ratio_job']:.0%}, 429s {m['rate_limited']}/{m['requests']} "
-                    f"({m['share_429']:.1%}), lost {m['lost']}, {m.get('warnings')} WARNING lines"
+                    "value": f"{m['ratio_job']:.0%} ({m['items_per_s']:.0f} items/s), 429s "
+                    f"{m['rate_limited']}/{m['requests']} ({m['share_429']:.1%}), lost "
+                    f"{m['lost']}, {m.get('warnings')} WARNING lines"
                     + (
                         f", learned {m['learned_rate']:.0f} inputs/s"
                         if m.get("learned_rate")
@@ -442,8 +443,8 @@ def pacing_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 {
                     "target": f"{name} (quota= given): ≥ {t['quota_job']:.0%} of best possible, "
                     f"429s ≤ {t['quota_429']:.0%}, 0 lost",
-                    "value": f"{m['ratio_job']:.0%}, 429s {m['rate_limited']}/{m['requests']} "
-                    f"({m['share_429']:.1%}), lost {m['lost']}",
+                    "value": f"{m['ratio_job']:.0%} ({m['items_per_s']:.0f} items/s), 429s "
+                    f"{m['rate_limited']}/{m['requests']} ({m['share_429']:.1%}), lost {m['lost']}",
                     "met": clean
                     and m["ratio_job"] >= t["quota_job"]
                     and m["share_429"] <= t["quota_429"],
