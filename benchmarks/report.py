@@ -28,6 +28,7 @@ PACKAGES = (
 )
 
 LABELS = {
+    "ge2-core-auto": "ge2 core, no quota= (defaults only)",
     "ge2-core": "ge2 core (Embedder.embed)",
     "ge2-core-async": "ge2 core (Embedder.aembed)",
     "ge2-langchain": "ge2 LangChain (GE2Embeddings)",
@@ -45,6 +46,20 @@ TARGET_CEILING = 0.85
 TARGET_429 = 0.05
 TARGET_SPEEDUP = 5.0
 TARGET_OVERHEAD = 1.5
+
+# Targets from issue 18 (pacing): with no quota= and with quota= given.
+PACING_TARGETS = {
+    "auto_job": 0.90,
+    "auto_429": 0.03,
+    "auto_warnings": 5,
+    "quota_job": 0.95,
+    "quota_429": 0.01,
+    "cpu_ratio": 1.12,
+}
+QUOTA_TITLES = {
+    "request": "quota counted per HTTP request",
+    "input": "quota counted per embedded input (as the Gemini API does)",
+}
 
 
 def machine() -> dict[str, Any]:
@@ -92,9 +107,11 @@ def machine() -> dict[str, Any]:
 def metrics(run: dict[str, Any], profile: Any) -> dict[str, Any]:
     """Items/s, requests, 429s, retries, lost items and the ratios to the quota ceiling."""
     r, e = run["result"], run.get("emulator") or {}
+    quota = run.get("quota", "request")
     m: dict[str, Any] = {
         "runner": run["runner"],
         "corpus": run["corpus"],
+        "quota": quota,
         "available": bool(r.get("available")),
         "reason": r.get("reason"),
         "error": r.get("error"),
@@ -114,16 +131,17 @@ def metrics(run: dict[str, Any], profile: Any) -> dict[str, Any]:
     else:  # a peer: every failed call it re-sent is a retry (the last one, if it crashed, was not)
         retries = max(0, requests - ok - (1 if r.get("error") else 0))
     per_request = e.get("items", 0) / ok if ok else 0.0
-    ceiling = per_request * profile.requests_per_s
     n = r.get("inputs") or 0
-    if per_request:
-        calls = math.ceil(n / per_request)
-        fastest = (calls - 1) / profile.requests_per_s + (
-            profile.latency_ms + per_request * profile.item_latency_ms
-        ) / 1000
-        job_bound = n / fastest
+    call_s = (profile.latency_ms + per_request * profile.item_latency_ms) / 1000
+    if quota == "input":
+        # Inputs are what is counted: batching does not raise the ceiling.
+        ceiling = profile.inputs_per_s
+        fastest = max(0.0, n - per_request) / profile.inputs_per_s + call_s
     else:
-        job_bound = 0.0
+        ceiling = per_request * profile.requests_per_s
+        calls = math.ceil(n / per_request) if per_request else 0
+        fastest = max(0, calls - 1) / profile.requests_per_s + call_s
+    job_bound = n / fastest if per_request else 0.0
     rate = valid / seconds if seconds else 0.0
     m.update(
         seconds=seconds,
@@ -145,6 +163,8 @@ def metrics(run: dict[str, Any], profile: Any) -> dict[str, Any]:
         if seconds and run.get("emulator_cpu_s") is not None
         else None,
         bytes_out=e.get("bytes_out"),
+        warnings=r.get("warnings"),
+        learned_rate=(usage or {}).get("learned_rate"),
     )
     if valid and (r.get("distinct") or 0) < valid:
         m["note"] = (m["note"] + "; " if m["note"] else "") + (
@@ -220,10 +240,18 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
     except ImportError:
         return None
     rows = [m for m in results["throughput"] if m.get("available")]
-    corpora = [c for c in ("text", "images") if any(m["corpus"] == c for m in rows)]
+    corpora = [
+        (q, c)
+        for q in ("request", "input")
+        for c in ("text", "images")
+        if any(m["corpus"] == c and m.get("quota", "request") == q for m in rows)
+    ]
     if not corpora:
         return None
-    heights = [sum(1 for m in rows if m["corpus"] == c) for c in corpora]
+    heights = [
+        sum(1 for m in rows if m["corpus"] == c and m.get("quota", "request") == q)
+        for q, c in corpora
+    ]
     fig, axes = plt.subplots(
         len(corpora),
         1,
@@ -232,8 +260,8 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
         squeeze=False,
     )
     p = results["profile"]
-    for ax, c in zip(axes[:, 0], corpora, strict=True):
-        group = [m for m in rows if m["corpus"] == c]
+    for ax, (q, c) in zip(axes[:, 0], corpora, strict=True):
+        group = [m for m in rows if m["corpus"] == c and m.get("quota", "request") == q]
         group.sort(key=lambda m: (not m["runner"].startswith("ge2-"), -m["items_per_s"]))
         names = [LABELS.get(m["runner"], m["runner"]) for m in group][::-1]
         values = [m["items_per_s"] for m in group][::-1]
@@ -261,12 +289,13 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
             ax.axvline(bound, color="#f29900", linestyle=":", linewidth=1)
             ax.text(bound, -0.9, " best possible for this job", color="#f29900", fontsize=8)
         n = group[0]["inputs"]
-        ax.set_title(f"{c}: {n} items", fontsize=10, loc="left")
+        ax.set_title(f"{c}: {n} items; {QUOTA_TITLES[q]}", fontsize=10, loc="left")
         ax.set_xlabel("items per second (higher is better)", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.set_xlim(0, max([*values, ceiling]) * 1.18)
     fig.suptitle(
-        f"Throughput against a quota of {p['rate_limit']} requests/{p['rate_window_s']:g} s, "
+        f"Throughput against a quota of {p['rate_limit']} requests or "
+        f"{p.get('input_rate_limit', '?')} inputs per {p['rate_window_s']:g} s, "
         f"{p['latency_ms']:.0f} ms + {p['item_latency_ms']:g} ms/item latency (ge2 emulator)",
         fontsize=10,
     )
@@ -288,13 +317,14 @@ def _f(value: Any, fmt: str = "{:.0f}", missing: str = "–") -> str:
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     out = [
         "| runner | items/s | of quota ceiling | of best possible for this job | requests | "
-        "429s | retries | lost items | seconds | client CPU | emulator CPU | notes |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "429s | retries | lost items | WARNING lines | seconds | client CPU | emulator CPU | "
+        "notes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for m in rows:
         label = LABELS.get(m["runner"], m["runner"])
         if not m["available"]:
-            out.append(f"| {label} | not available | | | | | | | | | | {m.get('reason', '')} |")
+            out.append(f"| {label} | not available | | | | | | | | | | | {m.get('reason', '')} |")
             continue
         note = m["note"]
         if m.get("error"):
@@ -302,7 +332,8 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
         out.append(
             f"| {label} | {_f(m['items_per_s'])} | {_f(m['ratio_ceiling'] * 100, '{:.0f}%')} | "
             f"{_f(m['ratio_job'] * 100, '{:.0f}%')} | {m['requests']} | {m['rate_limited']} | "
-            f"{m['retries']} | {_f(m['lost'])} | {_f(m['seconds'], '{:.1f}')} | "
+            f"{m['retries']} | {_f(m['lost'])} | {_f(m.get('warnings'))} | "
+            f"{_f(m['seconds'], '{:.1f}')} | "
             f"{_f(m['client_cpu'] and m['client_cpu'] * 100, '{:.0f}%')} | "
             f"{_f(m['emulator_cpu'] and m['emulator_cpu'] * 100, '{:.0f}%')} | "
             f"{note.replace('|', '/')} |"
@@ -313,10 +344,10 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every target of the issue, met or missed, with the measured value."""
     out: list[dict[str, Any]] = []
-    rows = [m for m in results["throughput"] if m["available"]]
+    rows = [m for m in results["throughput"] if m["available"] and _kind(m) == "request"]
     by = {(m["runner"], m["corpus"]): m for m in rows}
     for m in rows:
-        if not m["runner"].startswith("ge2-"):
+        if not m["runner"].startswith("ge2-") or m["runner"] == "ge2-core-auto":
             continue
         name = f"{LABELS[m['runner']]}, {m['corpus']}"
         clean = not m.get("error") and not m.get("lost")
@@ -378,8 +409,65 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def pacing_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 18's targets on the text corpus under both quota kinds, met or missed."""
+    t = PACING_TARGETS
+    out: list[dict[str, Any]] = []
+    for m in results["throughput"]:
+        if not m.get("available") or m["corpus"] != "text" or not m["runner"].startswith("ge2-"):
+            continue
+        kind = QUOTA_TITLES[m.get("quota", "request")].split(" (")[0]
+        name = f"{LABELS[m['runner']]}, {kind}"
+        clean = not m.get("error") and not m.get("lost")
+        if m["runner"] == "ge2-core-auto":
+            out.append(
+                {
+                    "target": f"{name}: ≥ {t['auto_job']:.0%} of best possible, 429s ≤ "
+                    f"{t['auto_429']:.0%} of calls, 0 lost, ≤ {t['auto_warnings']} WARNING lines",
+                    "value": f"{m['ratio_job']:.0%} ({m['items_per_s']:.0f} items/s), 429s "
+                    f"{m['rate_limited']}/{m['requests']} ({m['share_429']:.1%}), lost "
+                    f"{m['lost']}, {m.get('warnings')} WARNING lines"
+                    + (
+                        f", learned {m['learned_rate']:.0f} inputs/s"
+                        if m.get("learned_rate")
+                        else ""
+                    ),
+                    "met": clean
+                    and m["ratio_job"] >= t["auto_job"]
+                    and m["share_429"] <= t["auto_429"]
+                    and (m.get("warnings") or 0) <= t["auto_warnings"],
+                }
+            )
+        else:
+            out.append(
+                {
+                    "target": f"{name} (quota= given): ≥ {t['quota_job']:.0%} of best possible, "
+                    f"429s ≤ {t['quota_429']:.0%}, 0 lost",
+                    "value": f"{m['ratio_job']:.0%} ({m['items_per_s']:.0f} items/s), 429s "
+                    f"{m['rate_limited']}/{m['requests']} ({m['share_429']:.1%}), lost {m['lost']}",
+                    "met": clean
+                    and m["ratio_job"] >= t["quota_job"]
+                    and m["share_429"] <= t["quota_429"],
+                }
+            )
+    ratio = results["overhead"]["summary"].get("ratio_cpu_us_per_item")
+    out.append(
+        {
+            "target": f"client CPU per item ≤ {t['cpu_ratio']:.2f}x the plain SDK loop (as before)",
+            "value": f"{ratio:.2f}x" if ratio else "not measured",
+            "met": ratio is not None and ratio <= t["cpu_ratio"],
+        }
+    )
+    return out
+
+
+def _kind(m: dict[str, Any]) -> str:
+    return str(m.get("quota", "request"))
+
+
 def markdown(results: dict[str, Any], chart_path: Path | None) -> str:
     mach, p = results["machine"], results["profile"]
+    input_rpm = p.get("input_rate_limit", 0) * 60 / p["rate_window_s"]
     rows = results["throughput"]
     rps = p["rate_limit"] / p["rate_window_s"]
     per_call_s = (p["latency_ms"] + p["batch"] * p["item_latency_ms"]) / 1000
@@ -411,14 +499,24 @@ def markdown(results: dict[str, Any], chart_path: Path | None) -> str:
         "## Profile",
         "",
         f"- emulator (`python -m ge2.emulator`, its own process): {p['latency_ms']:.0f} ms per "
-        f"request + {p['item_latency_ms']:g} ms per item; quota {p['rate_limit']} requests per "
-        f"{p['rate_window_s']:g} s sliding window, counted per HTTP request, 429 "
-        "RESOURCE_EXHAUSTED with RetryInfo beyond it",
-        f"- corpus: {p['texts']} generated text chunks of 50-100 words; {p['images']} PNGs "
+        f"request + {p['item_latency_ms']:g} ms per item; two quota profiles, each a "
+        f"{p['rate_window_s']:g} s sliding window answering 429 RESOURCE_EXHAUSTED with RetryInfo "
+        f"and QuotaFailure beyond it: {p['rate_limit']} HTTP requests per window (batching "
+        f"helps), and {p.get('input_rate_limit', '?')} embedded inputs per window (as the "
+        "Gemini API counts: batching does not raise the ceiling)",
+        f"- corpus: {p['texts']} generated text chunks of 50-100 words (the per-input profile "
+        f"uses the first {p.get('input_texts', p['texts'])}: at its ceiling 10,000 would take "
+        f"{p['texts'] / max(1, p.get('input_rate_limit', 1)):.0f} s per runner); "
+        f"{p['images']} PNGs "
         f"(64x64); a {p['video_seconds'] / 60:.0f}-minute 160x120 1 fps video for the memory run",
         f"- every runner asks for {p['dims']} dimensions (peers through `output_dimensionality`)",
-        f'- ge2 paths: `quota=ge2.Quota(requests_per_minute={p["rpm"]:.0f}, per="request")`, '
-        f"`max_concurrency={p['concurrency']}`, `batch_size={p['batch']}`; peers run with their "
+        f'- ge2 paths: `quota=ge2.Quota(requests_per_minute={p["rpm"]:.0f}, per="request")` '
+        "(per-request profile) or "
+        f"`quota=ge2.Quota(requests_per_minute={input_rpm:.0f}, "
+        'per="input")` (per-input profile), '
+        f"`max_concurrency={p['concurrency']}`, `batch_size={p['batch']}`; "
+        "**ge2 core, no quota=** gets no option at all beyond the model and output size (the "
+        "default users get: the limit is learned from the server); peers run with their "
         "defaults plus the base URL, key, model and output size",
         f"- quota ceiling = items per request × {rps:g} allowed requests/s "
         f"({p['batch'] * rps:.0f} items/s at {p['batch']} per request). *Best possible for this "
@@ -426,12 +524,15 @@ def markdown(results: dict[str, Any], chart_path: Path | None) -> str:
         "latency of one call).",
         "",
     ]
-    for corpus_name, title in (("text", "Text corpus"), ("images", "Image corpus")):
-        group = [m for m in rows if m["corpus"] == corpus_name]
-        if not group:
-            continue
-        n = next((m["inputs"] for m in group if m.get("inputs")), "?")
-        lines += [f"## {title} ({n} items)", "", *_table(group), ""]
+    for quota in ("request", "input"):
+        for corpus_name, title in (("text", "Text corpus"), ("images", "Image corpus")):
+            group = [
+                m for m in rows if m["corpus"] == corpus_name and m.get("quota", "request") == quota
+            ]
+            if not group:
+                continue
+            n = next((m["inputs"] for m in group if m.get("inputs")), "?")
+            lines += [f"## {title} ({n} items), {QUOTA_TITLES[quota]}", "", *_table(group), ""]
     text_only = [LABELS[r] for r in ("langchain-google-genai", "llamaindex-google-genai")]
     lines += [
         f"{' and '.join(text_only)} embed text only, so they have no image row; the Haystack "
@@ -439,8 +540,15 @@ def markdown(results: dict[str, Any], chart_path: Path | None) -> str:
         "",
     ]
     # adapters vs frameworks
-    by = {(m["runner"], m["corpus"]): m for m in rows if m["available"]}
-    lines += ["## ge2 adapters vs the frameworks' Google integrations (text)", ""]
+    by = {
+        (m["runner"], m["corpus"]): m
+        for m in rows
+        if m["available"] and m.get("quota", "request") == "request"
+    }
+    lines += [
+        "## ge2 adapters vs the frameworks' Google integrations (text, per-request quota)",
+        "",
+    ]
     lines += ["| ge2 | framework's own | speed-up |", "|---|---|---:|"]
     for ours, theirs in results["pairs"].items():
         a, b = by.get((ours, "text")), by.get((theirs, "text"))
@@ -548,6 +656,16 @@ def markdown(results: dict[str, Any], chart_path: Path | None) -> str:
     else:
         lines.append(f"not measured: {mem.get('reason')}")
     # targets
+    lines += [
+        "",
+        "## Targets (issue 18: pacing, same run)",
+        "",
+        "| target | measured | |",
+        "|---|---|---|",
+    ]
+    for t in pacing_targets(results):
+        mark = "met" if t["met"] else ("n/a" if t["met"] is None else "**missed**")
+        lines.append(f"| {t['target']} | {t['value']} | {mark} |")
     lines += ["", "## Targets (issue 9)", "", "| target | measured | |", "|---|---|---|"]
     for t in targets(results):
         mark = "met" if t["met"] else ("n/a" if t["met"] is None else "**missed**")
@@ -561,7 +679,7 @@ def notes(results: dict[str, Any]) -> list[str]:
     p = results["profile"]
     rps = p["rate_limit"] / p["rate_window_s"]
     out = ["## Notes", ""]
-    rows = [m for m in results["throughput"] if m["available"]]
+    rows = [m for m in results["throughput"] if m["available"] and _kind(m) == "request"]
     for m in rows:
         if not m["runner"].startswith("ge2-"):
             continue

@@ -36,6 +36,7 @@ from .emulator import EmulatorProcess
 ROOT = Path(__file__).resolve().parent.parent
 
 GE2_RUNNERS = [
+    "ge2-core-auto",
     "ge2-core",
     "ge2-core-async",
     "ge2-langchain",
@@ -62,8 +63,12 @@ PAIRS = {
 class Profile:
     """Corpus sizes and the emulator's latency/quota profile."""
 
-    texts: int = 5000
+    texts: int = 10000
     images: int = 300
+    #: The per-input profile takes 1 s per 100 texts at its ceiling; its text run uses the
+    #: first ``input_texts`` of the corpus so the whole benchmark finishes in reasonable time.
+    input_texts: int = 3000
+    input_rate_limit: int = 100  # inputs per window (counted per embedded input)
     video_seconds: float = 600.0
     latency_ms: float = 500.0
     item_latency_ms: float = 1.0
@@ -84,10 +89,22 @@ class Profile:
     def requests_per_s(self) -> float:
         return self.rate_limit / self.rate_window_s
 
+    @property
+    def inputs_per_s(self) -> float:
+        return self.input_rate_limit / self.rate_window_s
+
+    def quota_args(self, quota: str) -> tuple[float, str]:
+        """``(per minute, per)`` of the ``quota=`` the ge2 paths are given on this profile."""
+        if quota == "input":
+            return self.inputs_per_s * 60.0, "input"
+        return self.rpm, "request"
+
 
 FULL = Profile()
 SMOKE = Profile(
     texts=300,
+    input_texts=300,
+    input_rate_limit=400,
     images=20,
     video_seconds=130.0,
     latency_ms=20.0,
@@ -106,6 +123,7 @@ class Run:
     runner: str
     corpus: str
     result: dict[str, Any]
+    quota: str = "request"  # what the emulator's quota counted: "request" or "input"
     emulator: dict[str, Any] = field(default_factory=dict)
     emulator_cpu_s: float | None = None
     wall_s: float = 0.0
@@ -152,6 +170,8 @@ def run_worker(
     dims: int | None = None,
     profile_path: Path | None = None,
     warmup: int = 1,
+    per: str = "request",
+    limit: int | None = None,
 ) -> Run:
     """Start a worker, zero the emulator when it is ready, time one embed, collect counters."""
     args = [
@@ -170,7 +190,9 @@ def run_worker(
         str(concurrency),
     ]
     if rpm:
-        args += ["--rpm", str(rpm)]
+        args += ["--rpm", str(rpm), "--per", per]
+    if limit:
+        args += ["--limit", str(limit)]
     if profile_path:
         args += ["--profile", str(profile_path)]
     args += ["--warmup", str(warmup)]
@@ -249,7 +271,7 @@ def _line(run: Run) -> str:
     return (
         f"  {run.runner:<26} {rate:8.1f} items/s  {r.get('seconds') or 0:6.2f}s  "
         f"requests={run.emulator.get('requests')} 429={run.emulator.get('rate_limited')} "
-        f"lost={r.get('lost')}{err}"
+        f"lost={r.get('lost')} warnings={r.get('warnings')}{err}"
     )
 
 
@@ -276,34 +298,50 @@ def warm(emu: EmulatorProcess, manifest: Path, profile: Profile) -> None:
     emu.reset()
 
 
-def throughput(work: Path, manifest: Path, profile: Profile) -> list[Run]:
+#: In a smoke run the per-input profile checks these only (the full run does every runner).
+SMOKE_INPUT_RUNNERS = ["ge2-core-auto", "ge2-core", "google-genai-loop"]
+
+
+def throughput(work: Path, manifest: Path, profile: Profile, smoke: bool = False) -> list[Run]:
+    """Every runner under both quota kinds: per HTTP request, and per embedded input (the
+    Gemini API's own way). ge2 paths are given the matching ``quota=`` except
+    ``ge2-core-auto``, which gets no option at all (the default users get)."""
     runs: list[Run] = []
-    with EmulatorProcess(
-        latency_ms=profile.latency_ms,
-        item_latency_ms=profile.item_latency_ms,
-        rate_limit=profile.rate_limit,
-        rate_window_s=profile.rate_window_s,
-        rate_limit_unit="request",
-    ) as emu:
-        warm(emu, manifest, profile)
-        for corpus_name in ("text", "images"):
-            _status(f"throughput: {corpus_name} corpus")
-            for runner in GE2_RUNNERS + PEER_RUNNERS:
-                ge2_path = runner.startswith("ge2-")
-                run = run_worker(
-                    emu,
-                    runner,
-                    corpus_name,
-                    manifest,
-                    profile,
-                    rpm=profile.rpm if ge2_path else None,
-                    concurrency=profile.concurrency,
-                )
-                if run.result.get("available") or "embeds text only" not in run.result.get(
-                    "reason", ""
-                ):
-                    runs.append(run)
-                _status(_line(run))
+    for quota in ("request", "input"):
+        limit = profile.rate_limit if quota == "request" else profile.input_rate_limit
+        with EmulatorProcess(
+            latency_ms=profile.latency_ms,
+            item_latency_ms=profile.item_latency_ms,
+            rate_limit=limit,
+            rate_window_s=profile.rate_window_s,
+            rate_limit_unit="request" if quota == "request" else "item",
+        ) as emu:
+            warm(emu, manifest, profile)
+            rpm, per = profile.quota_args(quota)
+            smoke_input = smoke and quota == "input"
+            for corpus_name in ("text",) if smoke_input else ("text", "images"):
+                _status(f"throughput: {corpus_name} corpus, quota per {quota}")
+                for runner in SMOKE_INPUT_RUNNERS if smoke_input else GE2_RUNNERS + PEER_RUNNERS:
+                    paced = runner.startswith("ge2-") and runner != "ge2-core-auto"
+                    run = run_worker(
+                        emu,
+                        runner,
+                        corpus_name,
+                        manifest,
+                        profile,
+                        rpm=rpm if paced else None,
+                        per=per,
+                        concurrency=profile.concurrency,
+                        limit=profile.input_texts
+                        if quota == "input" and corpus_name == "text"
+                        else None,
+                    )
+                    run.quota = quota
+                    if run.result.get("available") or "embeds text only" not in run.result.get(
+                        "reason", ""
+                    ):
+                        runs.append(run)
+                    _status(_line(run))
     return runs
 
 
@@ -409,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         corpus.write(work, profile.texts, profile.images, profile.video_seconds)
         manifest = work / "manifest.json"
-        runs = throughput(work, manifest, profile)
+        runs = throughput(work, manifest, profile, smoke=args.smoke)
         over = overhead(work, manifest, profile)
         mem = memory(manifest, profile)
     finally:
@@ -423,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": time.time() - started,
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "throughput": [report.metrics(asdict(r), profile) for r in runs],
+        "pacing_targets": report.PACING_TARGETS,
         "overhead": over,
         "memory": asdict(mem),
         "pairs": PAIRS,

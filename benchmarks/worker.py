@@ -13,6 +13,7 @@ import asyncio
 import cProfile
 import inspect
 import json
+import logging
 import os
 import resource
 import sys
@@ -34,8 +35,9 @@ class Settings:
     url: str
     dims: int
     concurrency: int
-    rpm: float | None  # requests per minute the quota allows (per HTTP request); None: no quota
+    rpm: float | None  # the quota per minute (see ``per``); None: no quota
     batch: int = 100
+    per: str = "request"  # what the quota counts: HTTP requests or embedded inputs
 
 
 @dataclass
@@ -71,7 +73,7 @@ def _need(module: str, package: str) -> Any:
 def _quota(s: Settings) -> Any:
     import ge2
 
-    return ge2.Quota(requests_per_minute=s.rpm, per="request") if s.rpm else None
+    return ge2.Quota(requests_per_minute=s.rpm, per=s.per) if s.rpm else None
 
 
 def _core(s: Settings, **extra: Any) -> Any:
@@ -101,6 +103,19 @@ def _core_inputs(corpus: str, data: list[Any]) -> list[Any]:
 def ge2_core(s: Settings, corpus: str, data: list[Any]) -> Prepared:
     emb = _core(s)
     return Prepared(lambda xs: emb.embed(_core_inputs(corpus, xs)), data, lambda: emb.usage)
+
+
+def ge2_core_auto(s: Settings, corpus: str, data: list[Any]) -> Prepared:
+    """The default users get: no quota=, no max_concurrency, no batch size; only the model."""
+    import ge2
+
+    emb = ge2.Embedder(dimensions=s.dims, base_url=s.url, api_key="test", progress=False)
+    return Prepared(
+        lambda xs: emb.embed(_core_inputs(corpus, xs)),
+        data,
+        lambda: emb.usage,
+        "no quota=, defaults only",
+    )
 
 
 def ge2_core_async(s: Settings, corpus: str, data: list[Any]) -> Prepared:
@@ -300,6 +315,7 @@ def memory(s: Settings, corpus: str, data: list[Any]) -> Prepared:
 
 RUNNERS: dict[str, Callable[[Settings, str, list[Any]], Prepared]] = {
     "ge2-core": ge2_core,
+    "ge2-core-auto": ge2_core_auto,
     "ge2-core-async": ge2_core_async,
     "ge2-langchain": ge2_langchain,
     "ge2-llamaindex": ge2_llamaindex,
@@ -380,7 +396,19 @@ def _usage(prepared: Prepared) -> dict[str, Any] | None:
         u = prepared.usage()
     except Exception:
         return None
-    return {k: getattr(u, k) for k in ("requests", "items", "retries", "rate_limited", "failures")}
+    keys = ("requests", "items", "retries", "rate_limited", "failures", "learned_rate")
+    return {k: getattr(u, k, None) for k in keys}
+
+
+class WarningCounter(logging.Handler):
+    """Counts the WARNING (and worse) lines ge2 logs during the timed run."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
 
 
 def _emit(result: dict[str, Any]) -> None:
@@ -397,18 +425,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dims", type=int, default=768)
     p.add_argument("--concurrency", type=int, default=10)
     p.add_argument("--rpm", type=float, default=None)
+    p.add_argument("--per", choices=("request", "input"), default="request")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N texts")
     p.add_argument("--profile", default=None, help="write merged cProfile stats here")
     p.add_argument("--warmup", type=int, default=1, help="embed this many items first, untimed")
     args = p.parse_args(argv)
 
     manifest = json.loads(Path(args.manifest).read_text())
     if args.corpus == "text":
-        data: list[Any] = json.loads(Path(manifest["texts"]).read_text())
+        data: list[Any] = json.loads(Path(manifest["texts"]).read_text())[: args.limit]
     elif args.corpus == "images":
         data = list(manifest["images"])
     else:
         data = [args.manifest]
-    settings = Settings(args.url, args.dims, args.concurrency, args.rpm)
+    settings = Settings(args.url, args.dims, args.concurrency, args.rpm, per=args.per)
     n_inputs = len(manifest["images"]) + 1 if args.corpus == "memory" else len(data)
     base = {"runner": args.runner, "corpus": args.corpus, "inputs": n_inputs}
     try:
@@ -425,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     print("READY", flush=True)
     if sys.stdin.readline().strip() != "GO":
         return 1
+    warnings = WarningCounter()
+    logging.getLogger("ge2").addHandler(warnings)
     profiler = ThreadProfiler() if args.profile else None
     error = None
     vectors: Vectors = []
@@ -454,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
             "error": error,
             "note": prepared.note,
             "usage": _usage(prepared),
+            "warnings": warnings.count,
             "rss_before_mb": rss_before,
             "rss_peak_mb": _rss_mb(),
             **_summary(vectors, n_inputs, args.dims),

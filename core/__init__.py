@@ -21,6 +21,7 @@ from .errors import (
     MissingExtraError,
     QuotaExhausted,
     RequestRejected,
+    ServiceOutage,
     ServiceUnavailable,
 )
 from .inputs import Audio, Image, Input, Media, Mixed, Pdf, Text, Video, as_input, load
@@ -58,6 +59,7 @@ __all__ = [
     "Quota",
     "QuotaExhausted",
     "RequestRejected",
+    "ServiceOutage",
     "ServiceUnavailable",
     "SplitOptions",
     "Text",

@@ -307,7 +307,7 @@ class BatchRunner:
                         config=types.CreateEmbeddingsBatchJobConfig(display_name=job_id),
                     )
             except Exception as exc:
-                failure, delay = self.embedder._after_failure(exc, attempt)
+                failure, delay = self.embedder._retry_delay(exc, attempt)
                 existing = self._find_remote(job_id) if failure.retryable else None
                 if existing is not None:
                     return existing
@@ -324,7 +324,7 @@ class BatchRunner:
             try:
                 return call()
             except Exception as exc:
-                failure, delay = self.embedder._after_failure(exc, attempt)
+                failure, delay = self.embedder._retry_delay(exc, attempt)
                 if delay < 0:
                     raise failure.error from exc
                 time.sleep(delay)

@@ -25,7 +25,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:  # typ
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=420,  # two quota profiles; a loaded 2-core machine is slow to start workers
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -33,6 +33,7 @@ def test_all_is_pinned() -> None:
             "Quota",
             "QuotaExhausted",
             "RequestRejected",
+            "ServiceOutage",
             "ServiceUnavailable",
             "SplitOptions",
             "Text",

@@ -71,7 +71,7 @@ def test_defaults_and_class() -> None:
     assert emb.embed_batch_size == 100  # the API's per-call maximum, not LlamaIndex's 10
     assert emb.api_key is None
     assert emb.embedder.model == "gemini-embedding-2"
-    assert emb.embedder.max_concurrency == 4
+    assert emb.embedder.max_concurrency == ge2.embedder.DEFAULT_MAX_CONCURRENCY  # the core's
 
 
 def test_batch_size_and_workers_reach_the_core() -> None:
