@@ -19,6 +19,7 @@ from .errors import (
     MissingExtraError,
     QuotaExhausted,
     RequestRejected,
+    ServiceOutage,
     ServiceUnavailable,
 )
 from .inputs import Audio, Image, Input, Media, Mixed, Pdf, Text, Video, as_input, load
@@ -51,6 +52,7 @@ __all__ = [
     "Quota",
     "QuotaExhausted",
     "RequestRejected",
+    "ServiceOutage",
     "ServiceUnavailable",
     "SplitOptions",
     "Text",

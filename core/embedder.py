@@ -23,7 +23,7 @@ from google import genai
 from google.genai import types
 from tqdm.auto import tqdm
 
-from . import checks, contents, limits, split, transport
+from . import checks, contents, limits, pacing, split, transport
 from .cache import EmbeddingCache
 from .contents import WireItem
 from .errors import (
@@ -36,7 +36,6 @@ from .errors import (
     RequestRejected,
 )
 from .inputs import Input, as_input
-from .pacing import Pacer
 from .tasks import normalize_task
 from .usage import Usage, UsageMeter
 
@@ -44,6 +43,12 @@ logger = logging.getLogger("ge2")
 
 Vector = list[float]
 Dimensions = int | Sequence[int]
+
+#: Upper bound on calls in flight; the limiter starts at 2 and grows while calls succeed
+#: and latency holds, so this only caps a fast endpoint. 500 ms calls at 10 calls/s need 6-7
+#: in flight; Vertex AI on google-genai 2.x sends one input per call, where 32 still keep
+#: ~60 inputs/s moving. A quota= or a 429 sets the pace long before 32 matter.
+DEFAULT_MAX_CONCURRENCY = 32
 Overflow = Literal["split", "error"]
 
 
@@ -108,7 +113,11 @@ class Embedder:
     not given, from the SDK's own environment variables, exactly as the SDK reads them.
     ``cache`` is off by default (a library should not write files unasked): ``True`` uses
     ``~/.cache/ge2/embeddings.sqlite`` (or ``$GE2_CACHE_DIR``), a path uses that file.
-    ``quota`` is a ``ge2.Quota`` or a dict of its fields (what a config file holds).
+    ``quota`` is a ``ge2.Quota`` or a dict of its fields (what a config file holds): a hard
+    ceiling, paced evenly. Without it the pace is learned from the server (429s with their
+    ``RetryInfo``, and successes), and calls in flight grow up to ``max_concurrency``.
+    ``limiter="shared"`` (default) shares what is learned with every Embedder of the same
+    credentials and model in the process; ``"private"`` paces alone (a separate project).
     ``credentials`` (google-auth) and ``http_options`` (``types.HttpOptions`` or a dict of its
     fields: headers, api_version, client_args, ...) go to the client ge2 builds; an
     ``http_options.retry_options`` becomes ge2's retry policy (the SDK never retries twice).
@@ -129,8 +138,9 @@ class Embedder:
         http_options: types.HttpOptions | Mapping[str, Any] | None = None,
         cache: bool | str | os.PathLike[str] | EmbeddingCache = False,
         batch_size: int = limits.MAX_BATCH_REQUESTS,
-        max_concurrency: int = 4,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         quota: limits.Quota | Mapping[str, Any] | None = None,
+        limiter: Literal["shared", "private"] | pacing.Limiter = "shared",
         max_retries: int = 6,
         retry_base_delay: float = 1.0,
         retry_max_delay: float = 60.0,
@@ -181,7 +191,18 @@ class Embedder:
             self.cache = EmbeddingCache(cache)
         else:
             self.cache = None
-        self.pacer = Pacer(limits.Quota.of(quota))
+        if not (isinstance(limiter, pacing.Limiter) or limiter in ("shared", "private")):
+            raise ConfigurationError(
+                f"limiter={limiter!r}: use 'shared' (one limiter per credentials and model in "
+                "this process, the default), 'private' (this Embedder paces alone: for a "
+                "separate project's quota) or a ge2.pacing.Limiter to share explicitly"
+            )
+        self._shared_limiter = limiter == "shared"
+        self.pacer = pacing.Pacer(
+            limits.Quota.of(quota),
+            max_concurrency=max_concurrency,
+            limiter=limiter if isinstance(limiter, pacing.Limiter) else None,
+        )
         self._meter = UsageMeter()
 
     # -- configuration -------------------------------------------------------------------
@@ -200,8 +221,15 @@ class Embedder:
 
     @property
     def usage(self) -> Usage:
-        """Counters since construction (or ``reset_usage``): requests, items, retries, cost."""
-        return self._meter.snapshot()
+        """Counters since construction (or ``reset_usage``): requests, items, retries, cost,
+        and the pace the limiter learned from the server (``learned_rate``, inputs/s)."""
+        snap = self._meter.snapshot()
+        if self.pacer.bound:
+            limiter = self._limiter()
+            rate = limiter.learned_rate
+            snap.learned_rate = rate * pacing.LEARNED_HEADROOM if rate else None
+            snap.concurrency_limit = limiter.concurrency_limit
+        return snap
 
     def reset_usage(self) -> None:
         self._meter.reset()
@@ -435,24 +463,35 @@ class Embedder:
         )
         return transport.vectors_of(response, len(batch))
 
-    def _after_failure(self, exc: BaseException, attempt: int) -> tuple[transport.Failure, float]:
-        """Classify a failure; the delay before the next try, or -1 to give up."""
+    def _limiter(self) -> pacing.Limiter:
+        """The limiter this Embedder sends through (shared per credentials and model)."""
+        if self._shared_limiter:
+            return self.pacer.bind(
+                lambda: pacing.shared_limiter(transport.limiter_key(self.client, self.model))
+            )
+        return self.pacer.limiter
+
+    def _after_failure(
+        self, exc: BaseException, attempt: int, ticket: pacing.Ticket
+    ) -> tuple[transport.Failure, float]:
+        """Classify a failure and tell the limiter; the delay before the next try, or -1."""
         failure = transport.classify(exc)
+        limiter = self._limiter()
         if failure.rate_limited:
             self._meter.add(rate_limited=1)
+            limiter.rate_limited(ticket, failure.delay, per_day=failure.per_day)
+        elif limiter.failed(ticket, failure.error, server=failure.server) is not None:
+            return failure, -1.0  # the breaker opened: stop, the caller fails the rest fast
         if not failure.retryable or attempt >= self.retry.max_retries:
             return failure, -1.0
         wait = self.retry.delay(attempt, failure)
-        if failure.rate_limited:
-            self.pacer.back_off(wait)
         self._meter.add(retries=1)
-        logger.warning(
-            "retrying after %s (attempt %d of %d, waiting %.1fs)",
-            failure.error,
-            attempt + 1,
-            self.retry.max_retries,
-            wait,
-        )
+        limiter.note_retry(transport.describe_retry(failure, attempt, self.retry.max_retries, wait))
+        if failure.rate_limited:
+            # The limiter already holds every caller back until the server's retryDelay;
+            # the retry books its slot on the shared schedule like any call.
+            limiter.back_off(wait)
+            return failure, 0.0
         return failure, wait
 
     def _accept(
@@ -466,16 +505,24 @@ class Embedder:
             self._meter.embedded(w.modality, w.tokens)
         out.update(got)
 
-    def _begin(
+    def _refused(
         self, batch: list[WireItem], errors: dict[str, APIError], stop: threading.Event
-    ) -> float | None:
-        """Book the next try of ``batch``: seconds to wait first, or None if it must not go."""
+    ) -> bool:
+        """Whether ``batch`` must not go (a daily quota hit, or the service is down)."""
         if stop.is_set():
             for w in batch:
                 errors[w.key] = QuotaExhausted(
                     "not sent: an earlier call hit a quota that waiting will not clear"
                 )
-            return None
+            return True
+        outage = self._limiter().admit()
+        if outage is not None:
+            self._give_up(batch, outage, stop, errors, lambda _: None)
+            return True
+        return False
+
+    def _begin(self, batch: list[WireItem]) -> float:
+        """Book the next try of ``batch``: seconds to wait before sending it."""
         self._meter.add(requests=1)
         return self.pacer.reserve(len(batch), sum(w.tokens for w in batch))
 
@@ -486,9 +533,14 @@ class Embedder:
         batch: list[WireItem],
         errors: dict[str, APIError],
         stop: threading.Event,
+        ticket: pacing.Ticket,
     ) -> float | list[list[WireItem]]:
         """After a failed try: seconds before retrying, or the single-item calls to send."""
-        failure, delay = self._after_failure(exc, attempt)
+        try:
+            failure, delay = self._after_failure(exc, attempt, ticket)
+        except BaseException:
+            self._limiter().abandoned(ticket)
+            raise
         if delay >= 0:
             return delay
         singles: list[list[WireItem]] = []
@@ -503,21 +555,32 @@ class Embedder:
         errors: dict[str, APIError],
         stop: threading.Event,
     ) -> None:
+        limiter = self._limiter()
         attempt = 0
-        while (wait := self._begin(batch, errors, stop)) is not None:
-            time.sleep(wait)
+        while True:
+            limiter.acquire()
             try:
-                rows = self._call(batch, size)
-            except Exception as exc:
-                outcome = self._failed(exc, attempt, batch, errors, stop)
-                if isinstance(outcome, float):
-                    time.sleep(outcome)
-                    attempt += 1
-                    continue
-                for single in outcome:
-                    self._send_sync(single, size, out, errors, stop)
-                return
-            self._accept(batch, rows, out)
+                if self._refused(batch, errors, stop):
+                    return
+                time.sleep(self._begin(batch))
+                while isinstance(ticket := limiter.depart(len(batch)), float):
+                    time.sleep(ticket)
+                try:
+                    rows = self._call(batch, size)
+                except Exception as exc:
+                    outcome = self._failed(exc, attempt, batch, errors, stop, ticket)
+                else:
+                    limiter.succeeded(ticket)
+                    self._accept(batch, rows, out)
+                    return
+            finally:
+                limiter.release()
+            if isinstance(outcome, float):
+                time.sleep(outcome)
+                attempt += 1
+                continue
+            for single in outcome:
+                self._send_sync(single, size, out, errors, stop)
             return
 
     async def _send_async(
@@ -528,21 +591,35 @@ class Embedder:
         errors: dict[str, APIError],
         stop: threading.Event,
     ) -> None:
+        limiter = self._limiter()
         attempt = 0
-        while (wait := self._begin(batch, errors, stop)) is not None:
-            await asyncio.sleep(wait)
+        while True:
+            await limiter.aacquire()
             try:
-                rows = await self._acall(batch, size)
-            except Exception as exc:
-                outcome = self._failed(exc, attempt, batch, errors, stop)
-                if isinstance(outcome, float):
-                    await asyncio.sleep(outcome)
-                    attempt += 1
-                    continue
-                for single in outcome:
-                    await self._send_async(single, size, out, errors, stop)
-                return
-            self._accept(batch, rows, out)
+                if self._refused(batch, errors, stop):
+                    return
+                await asyncio.sleep(self._begin(batch))
+                while isinstance(ticket := limiter.depart(len(batch)), float):
+                    await asyncio.sleep(ticket)
+                try:
+                    rows = await self._acall(batch, size)
+                except asyncio.CancelledError:
+                    limiter.abandoned(ticket)
+                    raise
+                except Exception as exc:
+                    outcome = self._failed(exc, attempt, batch, errors, stop, ticket)
+                else:
+                    limiter.succeeded(ticket)
+                    self._accept(batch, rows, out)
+                    return
+            finally:
+                limiter.release()
+            if isinstance(outcome, float):
+                await asyncio.sleep(outcome)
+                attempt += 1
+                continue
+            for single in outcome:
+                await self._send_async(single, size, out, errors, stop)
             return
 
     def _give_up(

@@ -93,6 +93,14 @@ class ServiceUnavailable(APIError):
     """5xx answers or dropped connections persisted through every retry."""
 
 
+class ServiceOutage(ServiceUnavailable):
+    """Every call failed for a while (a full outage): ge2 stopped sending (circuit breaker).
+
+    The remaining inputs fail at once with this one error instead of each waiting out its
+    own retries; what was embedded before is kept, and the next run resumes.
+    """
+
+
 @dataclass
 class ItemFailure:
     """One input that could not be embedded, with its position in the caller's list."""
@@ -126,10 +134,18 @@ class EmbeddingError(GE2Error):
         #: Per input, its embedded pieces (``ge2.Piece``) or None where it failed: what
         #: ``embed_pieces`` would have returned for the inputs that succeeded.
         self.pieces = list(pieces) if pieces is not None else [None] * len(self.vectors)
+        ok = sum(v is not None for v in self.vectors)
+        head = (
+            f"{len(self.failures)} of {len(self.vectors)} inputs failed ({ok} embedded and kept "
+            "on this error as .vectors)"
+        )
+        causes = {id(f.error) for f in self.failures}
+        if len(self.failures) > 1 and len(causes) == 1:
+            # One cause for all (an outage, a daily quota): say it once, then list the inputs.
+            where = ", ".join(f"#{f.index}" for f in self.failures[:10])
+            more = f" (+{len(self.failures) - 10} more)" if len(self.failures) > 10 else ""
+            super().__init__(f"{head}: {self.failures[0].error} [inputs {where}{more}]")
+            return
         shown = "; ".join(str(f) for f in self.failures[:5])
         more = f" (+{len(self.failures) - 5} more)" if len(self.failures) > 5 else ""
-        ok = sum(v is not None for v in self.vectors)
-        super().__init__(
-            f"{len(self.failures)} of {len(self.vectors)} inputs failed ({ok} embedded and kept "
-            f"on this error as .vectors): {shown}{more}"
-        )
+        super().__init__(f"{head}: {shown}{more}")

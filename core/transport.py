@@ -16,6 +16,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from . import pacing
 from .errors import (
     APIError,
     ConfigurationError,
@@ -163,6 +164,43 @@ def vertex_batches_supported() -> bool:
     return api_type is not None and hasattr(api_type, "BATCH_EMBED_CONTENTS")
 
 
+def limiter_key(client: genai.Client, model: str) -> tuple[str, ...]:
+    """Who shares one quota: (API, credentials identity, endpoint, model), no secret in it.
+
+    Gemini API: a digest of the API key and the base URL. Vertex AI: project and location
+    (quotas belong to the project), plus the base URL. Only a key's digest is kept.
+    """
+    api = client._api_client
+    http = getattr(api, "_http_options", None)
+    base_url = str(getattr(http, "base_url", "") or "")
+    if is_vertex(client):
+        creds = getattr(api, "_credentials", None)
+        who = getattr(creds, "service_account_email", None) or (
+            f"credentials@{id(creds):x}" if creds is not None else ""
+        )
+        key = getattr(api, "api_key", None)
+        if key:
+            who = "key:" + pacing.secret_digest(str(key))
+        return (
+            "vertex",
+            str(getattr(api, "project", "") or ""),
+            str(getattr(api, "location", "") or ""),
+            str(who),
+            base_url,
+            model,
+        )
+    key = getattr(api, "api_key", None) or ""
+    return ("gemini", "key:" + pacing.secret_digest(str(key)), base_url, model)
+
+
+def describe_retry(failure: Failure, attempt: int, max_retries: int, wait: float) -> str:
+    """The DEBUG line for one retry."""
+    return (
+        f"retrying after {failure.error} (attempt {attempt + 1} of {max_retries}, "
+        f"waiting {wait:.2f}s)"
+    )
+
+
 def is_vertex(client: genai.Client) -> bool:
     return bool(
         getattr(client, "vertexai", False) or getattr(client._api_client, "vertexai", False)
@@ -192,6 +230,10 @@ class Failure:
     retryable: bool
     delay: float = 0.0
     rate_limited: bool = False
+    #: A per-day quota (waiting will not clear it today).
+    per_day: bool = False
+    #: The service failed (5xx, dropped connection): what the circuit breaker counts.
+    server: bool = False
 
 
 def classify(exc: BaseException) -> Failure:
@@ -229,6 +271,7 @@ def classify(exc: BaseException) -> Failure:
                     ),
                     retryable=False,
                     rate_limited=True,
+                    per_day=True,
                 )
             return Failure(
                 QuotaExhausted(
@@ -244,6 +287,7 @@ def classify(exc: BaseException) -> Failure:
                     f"{code} {status}: {message}", code=code, status=status, details=details
                 ),
                 retryable=True,
+                server=True,
             )
         return Failure(
             RequestRejected(
@@ -253,7 +297,9 @@ def classify(exc: BaseException) -> Failure:
         )
     if isinstance(exc, TRANSPORT_ERRORS):
         return Failure(
-            ServiceUnavailable(f"connection failed: {type(exc).__name__}: {exc}"), retryable=True
+            ServiceUnavailable(f"connection failed: {type(exc).__name__}: {exc}"),
+            retryable=True,
+            server=True,
         )
     raise exc
 

@@ -22,6 +22,10 @@ class Usage:
     tokens: int = 0
     cost_usd: float = 0.0
     by_modality: dict[str, int] = field(default_factory=dict)
+    #: Inputs/s the limiter paces to, learned from the server's 429s (None: no limit met).
+    learned_rate: float | None = None
+    #: Calls the limiter currently lets be in flight at once.
+    concurrency_limit: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -32,6 +36,7 @@ class Usage:
             f"{self.items} items ({mods}) in {self.requests} requests, {self.retries} retries "
             f"({self.rate_limited} rate-limited), {self.cache_hits} cache hits, "
             f"{self.failures} failures, ~{self.tokens} tokens, ~${self.cost_usd:.4f}"
+            + (f", pacing {self.learned_rate:.1f} inputs/s (learned)" if self.learned_rate else "")
         )
 
 

@@ -28,6 +28,7 @@ def test_all_is_pinned() -> None:
             "Quota",
             "QuotaExhausted",
             "RequestRejected",
+            "ServiceOutage",
             "ServiceUnavailable",
             "SplitOptions",
             "Text",
