@@ -6,7 +6,7 @@ VENV2 ?= .venv-genai2
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 GENAI2 ?= google-genai>=2.20,<3
 
-.PHONY: demo test test-core-genai2 test-extras bench bench-smoke lint clean
+.PHONY: demo test test-core-genai2 test-extras test-ray bench bench-smoke lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,19 @@ test: $(VENV)/.installed $(VENV2)/.installed
 test-core-genai2: $(VENV2)/.installed
 	$(VENV2)/bin/python -c "import google.genai as g; assert g.__version__.startswith('2.'), g.__version__; print('google-genai', g.__version__)"
 	$(VENV2)/bin/python -m pytest
+
+VENVR ?= .venv-ray
+
+$(VENVR)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENVR)
+	$(VENVR)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENVR)/bin/pip install $(PIP_FLAGS) -e ".[ray,dev]"
+	touch $@
+
+## test-ray: the Ray Data adapter on a local 2-CPU Ray, with only the [ray] extra installed
+test-ray: $(VENVR)/.installed
+	$(VENVR)/bin/python -m pytest -m ray tests/e2e/integrations/test_ray.py
+	$(VENVR)/bin/python -m pytest -m "not ray" tests/e2e/test_tutorials.py -k ray
 
 ## test-extras: each extra installed alone, so a dependency missing from one extra shows
 test-extras:
