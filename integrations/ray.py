@@ -18,9 +18,9 @@ shared cache the re-run costs no API calls for what already came back.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,9 @@ PROVENANCE = (
     "char_end",
 )
 _NAMESPACE = "ge2"
+_USAGE_COUNTS = ("requests", "items", "retries", "rate_limited", "cache_hits", "failures")
+_USAGE_COUNTS += ("tokens", "cost_usd")
+_PIECE_COLUMNS = ("piece_text", "piece_bytes", "piece_uri", "piece_mime")
 
 
 # -- one quota for the cluster --------------------------------------------------------------
@@ -59,6 +62,7 @@ class _QuotaKeeper:
         self.limiter = pacing.Limiter(max_concurrency=1 << 16)
         self.tickets: dict[int, pacing.Ticket] = {}
         self.next_id = 0
+        self.usage: dict[str, dict[str, Any]] = {}
 
     def reserve(self, units: int, tokens: int) -> float:
         return self.limiter.reserve(units, tokens, self.quota)
@@ -88,6 +92,19 @@ class _QuotaKeeper:
 
     def stats(self) -> dict[str, Any]:
         return {"learned_rate": self.limiter.learned_rate, "rejections": self.limiter.rejections}
+
+    def add_usage(self, run: str, delta: dict[str, Any]) -> None:
+        """Sum one batch's API usage into run ``run`` (so a job can report its whole cost)."""
+        total = self.usage.setdefault(run, {"by_modality": {}})
+        for k, v in delta.items():
+            if k == "by_modality":
+                for mod, n in v.items():
+                    total["by_modality"][mod] = total["by_modality"].get(mod, 0) + n
+            else:
+                total[k] = total.get(k, 0) + v
+
+    def pop_usage(self, run: str) -> dict[str, Any]:
+        return self.usage.pop(run, {"by_modality": {}})
 
 
 def quota_actor(name: str = "quota", quota: Mapping[str, Any] | ge2.Quota | None = None) -> Any:
@@ -168,9 +185,12 @@ def _piece_columns(piece: ge2.Input) -> dict[str, Any]:
     prov = dict(getattr(piece, "provenance", {}) or {})
     out: dict[str, Any] = {k: prov.get(k) for k in PROVENANCE}
     if isinstance(piece, ge2.Text):
-        out.update(piece_text=piece.text, piece_bytes=None, piece_mime="text/plain")
+        out.update(piece_text=piece.text, piece_bytes=None, piece_uri=None, piece_mime="text/plain")
+    elif isinstance(piece, ge2.Media) and piece.uri is not None:
+        # A remote URI is sent as the URI (the API fetches it): there are no bytes to move.
+        out.update(piece_text=None, piece_bytes=None, piece_uri=piece.uri, piece_mime=piece.mime)
     elif isinstance(piece, ge2.Media):
-        out.update(piece_text=None, piece_bytes=piece.read(), piece_mime=piece.mime)
+        out.update(piece_text=None, piece_bytes=piece.read(), piece_uri=None, piece_mime=piece.mime)
     else:
         raise ge2.InputError("a mixed input cannot be split on Ray", fix="split it yourself")
     return out
@@ -184,6 +204,8 @@ def _from_columns(row: Mapping[str, Any]) -> ge2.Input:
     cls = media_class(str(row["piece_mime"]))
     if cls is None:
         raise ge2.InputError(f"unsupported piece type {row['piece_mime']}")
+    if not _missing(row.get("piece_uri")):
+        return cls(str(row["piece_uri"]), str(row["piece_mime"]))
     return cls(bytes(row["piece_bytes"]), str(row["piece_mime"]))
 
 
@@ -225,6 +247,7 @@ class SplitPieces:
                     **empty,
                     "piece_text": None,
                     "piece_bytes": None,
+                    "piece_uri": None,
                     "piece_mime": None,
                     "piece_error": str(exc),
                 }
@@ -251,11 +274,14 @@ class GE2Embed:
         quota_name: str = "quota",
         output_column: str = "embedding",
         max_concurrency: int = 16,
+        usage_run: str | None = None,
         **embedder_options: Any,
     ) -> None:
         self.column, self.kind, self.task = column, kind, task
         self.output_column = output_column
-        self.limiter = ClusterLimiter(quota_actor(quota_name, quota), max_concurrency)
+        self.usage_run = usage_run
+        self.keeper = quota_actor(quota_name, quota)
+        self.limiter = ClusterLimiter(self.keeper, max_concurrency)
         given = ge2.Quota.of(dict(quota) if isinstance(quota, Mapping) else quota)
         self.embedder = ge2.Embedder(
             dimensions=dimensions,
@@ -272,7 +298,7 @@ class GE2Embed:
         pieces = "piece_mime" in batch
         for i in range(n):
             if pieces:
-                row = {k: batch[k][i] for k in ("piece_text", "piece_bytes", "piece_mime")}
+                row = {k: batch[k][i] for k in _PIECE_COLUMNS if k in batch}
                 err = batch.get("piece_error", [None] * n)[i]
                 if not _missing(err) or _missing(row["piece_mime"]):
                     inputs.append(None)
@@ -305,7 +331,20 @@ class GE2Embed:
         result = {k: v for k, v in batch.items() if k != "piece_bytes"}
         result[self.output_column] = out
         result["embedding_error"] = errors
+        if self.usage_run is not None:
+            self._report_usage()
         return result
+
+    def _report_usage(self) -> None:
+        """Send this actor's usage since its last report to the quota actor (the job's tally)."""
+        now = self.embedder.usage.as_dict()
+        last = getattr(self, "_last_usage", None) or {}
+        delta: dict[str, Any] = {k: now[k] - last.get(k, 0) for k in _USAGE_COUNTS}
+        delta["by_modality"] = {
+            m: n - last.get("by_modality", {}).get(m, 0) for m, n in now["by_modality"].items()
+        }
+        self._last_usage = now
+        ray.get(self.keeper.add_usage.remote(self.usage_run, delta))
 
 
 def embed(
@@ -324,9 +363,14 @@ def embed(
 ) -> Any:
     """``ds`` with an ``embedding`` column (and one row per piece where items were split).
 
-    The split stage runs as tasks on every CPU; embedding runs in ``concurrency`` actors
-    that share one quota (their number bounds calls in flight, not the rate: the quota does).
+    The split stage runs as tasks on every CPU; embedding runs in a pool of ``concurrency``
+    actors that share one quota (their number bounds calls in flight, not the rate: the
+    quota does).
     """
+    if concurrency < 1:
+        raise ge2.ConfigurationError(
+            f"concurrency={concurrency}: give at least 1 embedding actor (e.g. concurrency=2)"
+        )
     if split:
         ds = ds.flat_map(SplitPieces(column, kind=kind))
     return ds.map_batches(
@@ -340,7 +384,7 @@ def embed(
             "quota_name": quota_name,
             **embedder_options,
         },
-        concurrency=concurrency,
+        compute=ray.data.ActorPoolStrategy(size=concurrency),
         batch_size=batch_size,
         batch_format="numpy",
         num_cpus=0.5,
@@ -350,24 +394,83 @@ def embed(
 # -- into a ge2 store ----------------------------------------------------------------------
 
 
-def files_dataset(paths: Iterable[str]) -> Any:
-    """A dataset of files to index: ``path``, ``size``, ``mtime_ns``, ``sha256``."""
+def files_dataset(paths: Iterable[str | os.PathLike[str]]) -> Any:
+    """A dataset of files to index: ``path``, ``size``, ``mtime_ns``, ``sha256``.
+
+    The driver only lists and stats; the hashing (a full read of every file) runs as a Ray
+    stage beside the split, on the cluster's CPUs.
+    """
     rows = []
     for p in paths:
         st = os.stat(p)
-        h = hashlib.sha256()
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        rows.append(
-            {
-                "path": os.path.abspath(p),
-                "size": st.st_size,
-                "mtime_ns": st.st_mtime_ns,
-                "sha256": h.hexdigest(),
-            }
-        )
-    return ray.data.from_items(rows)
+        rows.append({"path": os.path.abspath(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    if not rows:
+        raise ge2.ConfigurationError("files_dataset: no files given")
+    return ray.data.from_items(rows).map(_with_sha256)
+
+
+def _with_sha256(row: dict[str, Any]) -> dict[str, Any]:
+    from ge2.index import sha256_file
+
+    try:
+        sha = sha256_file(str(row["path"]))
+    except OSError:
+        sha = ""  # the split stage reports the unreadable file by name
+    return {**row, "sha256": sha}
+
+
+@dataclass
+class _Written:
+    files: int = 0
+    pieces: int = 0
+    by_modality: dict[str, int] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)  # path -> why it was not stored
+
+
+def _drain(ds: Any, store: Any, on_files: Any = None) -> _Written:
+    """Write an embedded file dataset into an open, writable store, whole files only."""
+    from ge2.embedder import Piece
+    from ge2.store import FileEntry
+
+    pending: dict[str, list[dict[str, Any]]] = {}
+    done = _Written()
+    for batch in ds.iter_batches(batch_size=256, batch_format="pandas"):
+        for row in batch.to_dict("records"):
+            pending.setdefault(row["path"], []).append(row)
+        ready = [p for p, rows in pending.items() if len(rows) >= _int(rows[0]["pieces"], 1)]
+        entries = []
+        for path in ready:
+            rows = sorted(pending.pop(path), key=lambda r: _int(r["piece"], 0))
+            bad = [r for r in rows if _missing(r["embedding"])]
+            if bad:
+                err = bad[0].get("embedding_error")
+                done.problems[path] = str(err) if not _missing(err) else "not embedded"
+                continue
+            pieces = [
+                Piece(_row_input(r), np.asarray(r["embedding"]).tolist(), _int(r["piece"], 0))
+                for r in rows
+            ]
+            entries.append(
+                FileEntry(
+                    path=path,
+                    size=int(rows[0]["size"]),
+                    mtime_ns=int(rows[0]["mtime_ns"]),
+                    sha256=str(rows[0]["sha256"]),
+                    mime=str(rows[0]["piece_mime"] or ""),
+                    pieces=pieces,
+                )
+            )
+        done.pieces += store.write(entries)
+        done.files += len(entries)
+        for e in entries:
+            for piece in e.pieces:
+                mod = piece.input.modality
+                done.by_modality[mod] = done.by_modality.get(mod, 0) + 1
+        if on_files is not None and (entries or ready):
+            on_files(len(ready))
+    for path in pending:
+        done.problems[path] = "some of its pieces never came back"
+    return done
 
 
 def write_store(
@@ -385,46 +488,116 @@ def write_store(
     pieces have arrived, so a failed run leaves whole files only and the next run redoes
     the rest.
     """
-    from ge2.embedder import Piece
-    from ge2.store import FileEntry, Store
+    from ge2.store import Store
 
     store = Store.open(
         store_dir, model=model, dimensions=dimensions, offline=offline, create=True, writable=True
     )
-    pending: dict[str, list[dict[str, Any]]] = {}
-    written = failed = 0
     try:
-        for batch in ds.iter_batches(batch_size=256, batch_format="pandas"):
-            for row in batch.to_dict("records"):
-                pending.setdefault(row["path"], []).append(row)
-            ready = [p for p, rows in pending.items() if len(rows) >= _int(rows[0]["pieces"], 1)]
-            entries = []
-            for path in ready:
-                rows = sorted(pending.pop(path), key=lambda r: _int(r["piece"], 0))
-                if any(_missing(r["embedding"]) for r in rows):
-                    failed += 1
-                    continue
-                pieces = [
-                    Piece(_row_input(r), np.asarray(r["embedding"]).tolist(), _int(r["piece"], 0))
-                    for r in rows
-                ]
-                entries.append(
-                    FileEntry(
-                        path=path,
-                        size=int(rows[0]["size"]),
-                        mtime_ns=int(rows[0]["mtime_ns"]),
-                        sha256=str(rows[0]["sha256"]),
-                        mime=str(rows[0]["piece_mime"] or ""),
-                        pieces=pieces,
-                    )
-                )
-            written += len(entries)
-            store.write(entries)
-        failed += len(pending)
+        done = _drain(ds, store)
         store.refresh_indexes()
     finally:
         store.close()
-    return {"files": written, "failed": failed}
+    return {"files": done.files, "failed": len(done.problems)}
+
+
+# -- `ge2 index --ray` ---------------------------------------------------------------------
+
+
+def connect(address: str | None = None, *, num_cpus: int | None = None) -> bool:
+    """Join the Ray cluster at ``address`` ("auto": the one this machine belongs to), or start
+    a local one (``num_cpus``, default all) when None; quiet (no Ray INFO/DEBUG lines, no
+    progress bars). Returns True when this call started Ray (so the caller shuts it down)."""
+    import logging
+    import warnings
+
+    if ray.is_initialized():
+        return False
+    # Ray's C++ core logs non-fatal notes (e.g. on actor restarts) straight to stderr.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    options: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": logging.ERROR,
+    }
+    if address is None:
+        options["num_cpus"] = num_cpus
+    else:
+        options["address"] = address
+    with warnings.catch_warnings():
+        # Starting Ray forks and execs at once; LanceDB's fork caveat does not apply.
+        warnings.filterwarnings("ignore", "lancedb fork support", RuntimeWarning)
+        ray.init(**options)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    return True
+
+
+def index_changes(
+    store: Any,
+    changes: Any,
+    *,
+    concurrency: int = 2,
+    quota: Mapping[str, Any] | ge2.Quota | None = None,
+    on_files: Any = None,
+    **embedder_options: Any,
+) -> tuple[Any, ge2.Usage]:
+    """Apply ``ge2.index.detect_changes``'s verdict to an open store with Ray doing the reading,
+    splitting and embedding (Ray must be initialised: see :func:`connect`).
+
+    Deleted, pruned and re-stamped files are handled here like in ``ge2 index``; the new and
+    changed files go through ``files_dataset -> embed(kind="file") -> write``. A changed
+    file that can no longer be embedded loses its stale pieces. Returns the run's
+    ``IndexReport`` and its API usage summed over every actor.
+    """
+    import uuid
+
+    from ge2.index import IndexReport, Skipped
+    from ge2.usage import Usage
+
+    report = IndexReport()
+    if changes.deleted or changes.pruned:
+        store.remove_many(changes.deleted + changes.pruned)
+    for f in changes.touched:
+        store.touch(f.path, f.size, f.mtime_ns)
+    todo = [f.path for f in changes.to_embed]
+    if not todo:
+        return report, Usage()
+    run = uuid.uuid4().hex
+    quota_name = str(embedder_options.pop("quota_name", store.config.model))
+    ds = embed(
+        files_dataset(todo),
+        column="path",
+        kind="file",
+        dimensions=store.config.dimensions,
+        model=store.config.model,
+        quota=quota,
+        concurrency=min(concurrency, len(todo)),  # no idle actors (and no Ray warning)
+        quota_name=quota_name,
+        usage_run=run,
+        **embedder_options,
+    )
+    try:
+        done = _drain(ds, store, on_files)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        done = _Written()
+    finally:
+        tally = ray.get(quota_actor(quota_name).pop_usage.remote(run))
+    report.embedded_files, report.pieces = done.files, done.pieces
+    report.pieces_by_modality = done.by_modality
+    report.skipped = [Skipped(p, why) for p, why in sorted(done.problems.items())]
+    changed = {f.path for f in changes.changed}
+    stale = [p for p in done.problems if p in changed]
+    if stale:
+        store.remove_many(stale)
+    fields = {k: v for k, v in tally.items() if k in Usage.__dataclass_fields__}
+    return report, Usage(**fields)
 
 
 def _missing(value: Any) -> bool:
@@ -463,8 +636,10 @@ __all__ = [
     "ClusterLimiter",
     "GE2Embed",
     "SplitPieces",
+    "connect",
     "embed",
     "files_dataset",
+    "index_changes",
     "quota_actor",
     "write_store",
 ]

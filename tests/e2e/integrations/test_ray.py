@@ -137,7 +137,7 @@ def test_a_killed_actor_is_restarted_and_no_row_is_lost_or_doubled(
     out = ds.map_batches(
         _DiesOnce,
         fn_constructor_kwargs={"dimensions": 128, "quota_name": "kill-test", **_opts(emu)},
-        concurrency=2,
+        compute=ray.data.ActorPoolStrategy(size=2),
         batch_size=10,
         batch_format="numpy",
         num_cpus=0.5,
@@ -183,3 +183,95 @@ def test_written_store_is_searched_by_ge2_search(
 
     db = lancedb.connect(str(tmp_path / "store" / "lance"))
     assert db.open_table("pieces").count_rows() >= len(corpus)
+
+
+def test_bytes_and_uri_columns(emu: Emulator, tmp_path: Path) -> None:
+    """A column of bytes is file content; a gs:// URI goes to the API as the URI, not as the
+    (empty) bytes a worker could read from it."""
+    png = tmp_path / "fox.png"
+    samples.write_corpus(tmp_path / "c")
+    png = next((tmp_path / "c").glob("red-fox.png"))
+    content = png.read_bytes()
+    ds = ray.data.from_items(
+        [{"id": 0, "item": content}, {"id": 1, "item": "gs://bucket/photos/fox.png"}]
+    )
+    rows = {
+        r["id"]: r
+        for r in embed(
+            ds, kind="file", dimensions=128, concurrency=1, quota_name="uri-test", **_opts(emu)
+        ).take_all()
+    }
+    direct = ge2.Embedder(dimensions=128, **_opts(emu))
+    want_bytes, want_uri = direct.embed(
+        [ge2.load(content), ge2.Image("gs://bucket/photos/fox.png", "image/png")]
+    )
+    assert rows[0]["embedding_error"] is None and rows[1]["embedding_error"] is None
+    assert np.allclose(rows[0]["embedding"], want_bytes, atol=1e-5)
+    assert np.allclose(rows[1]["embedding"], want_uri, atol=1e-5)
+    assert not np.allclose(rows[1]["embedding"], rows[0]["embedding"], atol=1e-3)
+
+
+def test_ge2_index_ray_detects_changes_and_search_finds_files(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ge2 index --ray`` (on the running local Ray): a re-run embeds nothing, a changed
+    file is re-embedded, a deleted one dropped, a broken one skipped by name."""
+    import json
+
+    from ge2.cli.index import run_index
+    from ge2.cli.search import run_search
+
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", emu.url)
+    monkeypatch.setenv("GEMINI_API_KEY", "test")
+    corpus = tmp_path / "corpus"
+    samples.write_corpus(corpus)
+    samples.long_pdf(corpus / "guide.pdf", 14, title="a guide to tides")
+    (corpus / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    store = tmp_path / "store"
+
+    def index() -> dict[str, Any]:
+        out = io.StringIO()
+        code = run_index(
+            [str(corpus)],
+            store,
+            offline=True,
+            dimensions=256,
+            backend_ready=True,
+            ray=True,
+            progress=False,
+            as_json=True,
+            out=out,
+        )
+        summary: dict[str, Any] = json.loads(out.getvalue())
+        summary["code"] = code
+        return summary
+
+    first = index()
+    n = len(list(corpus.iterdir()))
+    assert first["files_found"] == n and first["new"] == n - 1
+    assert first["files_embedded"] == n - 1
+    assert [s["path"] for s in first["skipped"]] == [str(corpus / "broken.png")]
+    assert first["pieces_by_modality"]["pdf"] >= 3
+    assert first["usage"]["items"] == first["pieces"] and first["usage"]["requests"] >= 1
+    calls = emu.stats["requests"]
+
+    again = index()
+    assert again["files_embedded"] == 0 and again["unchanged"] == n - 1
+    assert emu.stats["requests"] == calls  # nothing new reached the API
+
+    (corpus / "notes.md").write_text("# Tides\nthe moon pulls the sea twice a day", "utf-8")
+    (corpus / "broken.png").unlink()
+    victim = sorted(p for p in corpus.iterdir() if p.suffix == ".txt")[0]
+    victim.write_text("a completely different text about volcanoes", encoding="utf-8")
+    third = index()
+    assert third["new"] == 1 and third["changed"] == 1 and third["files_embedded"] == 2
+    assert third["store_files"] == n  # n - 1 kept, one new (the broken one never stored)
+
+    hits = run_search(
+        store,
+        ge2.Text("a red fox running through snow"),
+        k=2,
+        out=io.StringIO(),
+        backend_ready=True,
+    )
+    assert hits[0]["path"].endswith("red-fox.png")
