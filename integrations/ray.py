@@ -19,6 +19,7 @@ shared cache the re-run costs no API calls for what already came back.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,13 +56,37 @@ _PIECE_COLUMNS = ("piece_text", "piece_bytes", "piece_uri", "piece_mime")
 
 
 class _QuotaKeeper:
-    """The cluster's pacing state: a core ``Limiter`` in one actor, on the actor's clock."""
+    """The cluster's pacing state: a core ``Limiter`` in one actor, on the actor's clock.
+
+    It holds the calls in flight too (slots), so slow start is cluster-wide: N actors
+    begin with the limiter's initial few calls between them, not N times as many (a first
+    burst over the quota would teach the limiter a rate far below it).
+    """
 
     def __init__(self, quota: Mapping[str, Any] | None) -> None:
         self.quota = ge2.Quota.of(dict(quota)) if quota else None
         self.limiter = pacing.Limiter(max_concurrency=1 << 16)
+        self.limiter.attach(1 << 16, self.quota)  # a given quota paces: no slow start
         self.tickets: dict[int, pacing.Ticket] = {}
         self.next_id = 0
+        self.slots: dict[int, float] = {}  # slot id -> when taken (a dead actor's expire)
+        self.next_slot = 0
+
+    def try_acquire(self) -> int | None:
+        """A slot for one call in flight (its id), or None when the window is full."""
+        import time
+
+        now = time.monotonic()
+        for sid in [k for k, t in self.slots.items() if now - t > pacing.HISTORY_S]:
+            del self.slots[sid]  # held longer than any call lives: its actor died
+        if len(self.slots) >= self.limiter.concurrency_limit:
+            return None
+        self.next_slot += 1
+        self.slots[self.next_slot] = now
+        return self.next_slot
+
+    def release(self, slot: int) -> None:
+        self.slots.pop(slot, None)
         self.usage: dict[str, dict[str, Any]] = {}
 
     def reserve(self, units: int, tokens: int) -> float:
@@ -126,6 +151,35 @@ class ClusterLimiter(pacing.Limiter):
     def __init__(self, actor: Any, max_concurrency: int = 16) -> None:
         super().__init__(max_concurrency=max_concurrency)
         self.actor = actor
+        self._held: list[int] = []  # this process's cluster slots (fungible)
+
+    def acquire(self) -> None:
+        """A local slot (this process's cap), then one of the cluster's (its window)."""
+        import time
+
+        super().acquire()
+        delay = 0.005
+        try:
+            while (slot := ray.get(self.actor.try_acquire.remote())) is None:
+                time.sleep(delay)
+                delay = min(0.1, delay * 2)
+        except BaseException:
+            super().release()
+            raise
+        with self._lock:
+            self._held.append(slot)
+
+    async def aacquire(self) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.acquire)
+
+    def release(self) -> None:
+        with self._lock:
+            slot = self._held.pop() if self._held else None
+        if slot is not None:
+            self.actor.release.remote(slot)
+        super().release()
 
     def reserve(self, units: int, tokens: int = 0, quota: ge2.Quota | None = None) -> float:
         return float(ray.get(self.actor.reserve.remote(units, tokens)))
@@ -280,6 +334,8 @@ class GE2Embed:
         self.column, self.kind, self.task = column, kind, task
         self.output_column = output_column
         self.usage_run = usage_run
+        self._usage_lock = threading.Lock()  # batches run on several threads of the actor
+        self._last_usage: dict[str, Any] = {}
         self.keeper = quota_actor(quota_name, quota)
         self.limiter = ClusterLimiter(self.keeper, max_concurrency)
         given = ge2.Quota.of(dict(quota) if isinstance(quota, Mapping) else quota)
@@ -337,13 +393,13 @@ class GE2Embed:
 
     def _report_usage(self) -> None:
         """Send this actor's usage since its last report to the quota actor (the job's tally)."""
-        now = self.embedder.usage.as_dict()
-        last = getattr(self, "_last_usage", None) or {}
+        with self._usage_lock:
+            now = self.embedder.usage.as_dict()
+            last, self._last_usage = self._last_usage, now
         delta: dict[str, Any] = {k: now[k] - last.get(k, 0) for k in _USAGE_COUNTS}
         delta["by_modality"] = {
             m: n - last.get("by_modality", {}).get(m, 0) for m, n in now["by_modality"].items()
         }
-        self._last_usage = now
         ray.get(self.keeper.add_usage.remote(self.usage_run, delta))
 
 
@@ -357,6 +413,7 @@ def embed(
     quota: Mapping[str, Any] | ge2.Quota | None = None,
     concurrency: int = 2,
     batch_size: int = 100,
+    calls_per_actor: int = 4,
     split: bool = True,
     quota_name: str = "quota",
     **embedder_options: Any,
@@ -364,8 +421,10 @@ def embed(
     """``ds`` with an ``embedding`` column (and one row per piece where items were split).
 
     The split stage runs as tasks on every CPU; embedding runs in a pool of ``concurrency``
-    actors that share one quota (their number bounds calls in flight, not the rate: the
-    quota does).
+    actors that share one quota, each working on up to ``calls_per_actor`` batches at once
+    (an API call waits on the network, not the CPU: with one batch at a time an actor
+    sends ``batch_size`` inputs per round trip at most). Actors and calls bound what is in
+    flight, not the rate: the quota does.
     """
     if concurrency < 1:
         raise ge2.ConfigurationError(
@@ -384,7 +443,12 @@ def embed(
             "quota_name": quota_name,
             **embedder_options,
         },
-        compute=ray.data.ActorPoolStrategy(size=concurrency),
+        compute=ray.data.ActorPoolStrategy(
+            size=concurrency,
+            max_tasks_in_flight_per_actor=calls_per_actor,
+            max_concurrent_calls_per_actor=calls_per_actor,
+            enable_true_multi_threading=True,
+        ),
         batch_size=batch_size,
         batch_format="numpy",
         num_cpus=0.5,
