@@ -144,12 +144,12 @@ def make_corpus(folder: Path, videos: int, pdfs: int, audios: int) -> list[str]:
     for i in range(videos):
         p = folder / f"video-{i}.mp4"
         if not p.exists():
-            samples.large_video(p, 6_000_000, size=(160, 90), keyframe_seconds=2.0)
+            samples.large_video(p, 60_000_000, size=(160, 90), keyframe_seconds=2.0)
         paths.append(p)
     for i in range(pdfs):
         p = folder / f"book-{i}.pdf"
         if not p.exists():
-            samples.long_pdf(p, 60, title=f"book {i}", image_bytes=20_000)
+            samples.long_pdf(p, 150, title=f"book {i}", image_bytes=20_000)
         paths.append(p)
     for i in range(audios):
         p = folder / f"talk-{i}.wav"
@@ -278,7 +278,7 @@ def write_report(out: Path, quota: list[dict[str, Any]], split: list[dict[str, A
     if split:
         s1, s2 = split[0], split[1]
         lines += [
-            f"Corpus: {s1['files']} files (long videos, 60-page PDFs with images, 400 s WAVs "
+            f"Corpus: {s1['files']} files (long videos, 150-page PDFs with images, 400 s WAVs "
             f"from `ge2.samples`) -> {s1['pieces']} in-limit pieces. The split stage alone "
             'is `ds.flat_map(SplitPieces(kind="file")).count()`; the pipeline is '
             '`embed(ds, kind="file", concurrency=2)` against the emulator (500 ms per call, '
@@ -307,10 +307,10 @@ def write_report(out: Path, quota: list[dict[str, Any]], split: list[dict[str, A
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ray_bench")
     ap.add_argument("--out", default=str(ROOT / "benchmarks"))
-    ap.add_argument("--items", type=int, default=1800, help="texts per quota run")
+    ap.add_argument("--items", type=int, default=3000, help="texts per quota run")
     ap.add_argument("--videos", type=int, default=2)
-    ap.add_argument("--pdfs", type=int, default=2)
-    ap.add_argument("--audios", type=int, default=2)
+    ap.add_argument("--pdfs", type=int, default=8)
+    ap.add_argument("--audios", type=int, default=4)
     ap.add_argument("--only", choices=("quota", "split"), default=None)
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
