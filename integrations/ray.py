@@ -451,7 +451,10 @@ def embed(
         ),
         batch_size=batch_size,
         batch_format="numpy",
-        num_cpus=0.5,
+        # No CPU reserved: an embedding actor waits on the network, and any reservation
+        # would keep the split tasks (1 CPU each) off the CPUs it holds (on a 1-CPU node,
+        # two actors at 0.5 each left the split stage unschedulable: the job hung).
+        num_cpus=0,
     )
 
 
