@@ -6,7 +6,7 @@ VENV2 ?= .venv-genai2
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 GENAI2 ?= google-genai>=2.20,<3
 
-.PHONY: demo test test-core-genai2 test-extras test-browser bench bench-smoke lint clean
+.PHONY: demo test test-core-genai2 test-extras test-browser test-ray bench bench-smoke lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,19 @@ test-core-genai2: $(VENV2)/.installed
 test-browser: $(VENV)/.installed
 	@command -v chromium >/dev/null || test -n "$$GE2_CHROMIUM" || { echo "test-browser needs Chromium: apt-get install chromium (or set GE2_CHROMIUM)"; exit 1; }
 	$(VENV)/bin/python -m pytest -m browser tests/browser
+
+VENVR ?= .venv-ray
+
+$(VENVR)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENVR)
+	$(VENVR)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENVR)/bin/pip install $(PIP_FLAGS) -e ".[ray,dev]"
+	touch $@
+
+## test-ray: the Ray Data adapter on a local 2-CPU Ray, with only the [ray] extra installed
+test-ray: $(VENVR)/.installed
+	$(VENVR)/bin/python -m pytest -m ray tests/e2e/integrations/test_ray.py
+	$(VENVR)/bin/python -m pytest -m "not ray" tests/e2e/test_tutorials.py -k ray
 
 ## test-extras: each extra installed alone, so a dependency missing from one extra shows
 test-extras:

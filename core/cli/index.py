@@ -77,8 +77,11 @@ def run_index(
     prune: bool = False,
     rebuild: bool = False,
     ann_threshold: int | None = None,
+    ray: bool = False,
+    ray_address: str | None = None,
 ) -> int:
-    """``ge2 index``: bring the store in line with the files under ``paths``."""
+    """``ge2 index``: bring the store in line with the files under ``paths`` (``ray``: read,
+    split and embed on a Ray cluster at ``ray_address``, a local one when None)."""
     from ge2.index import detect_changes, index_files, timed, walk
     from ge2.store import Store
 
@@ -126,7 +129,12 @@ def run_index(
     with store:
         unreadable = [s.path for s in walk_problems if s.kind == "folder"]
         changes = detect_changes(found, store.files(), paths, unreadable=unreadable, prune=prune)
-        if paths:
+        if paths and ray:
+            quota = limits.Quota(requests_per_minute) if requests_per_minute else None
+            report, usage = _index_on_ray(
+                store, changes, ray_address, is_offline, quota, max_concurrency, progress
+            )
+        elif paths:
             quota = limits.Quota(requests_per_minute) if requests_per_minute else None
             embedder = Embedder(
                 store.config.model,
@@ -250,6 +258,54 @@ def _index_with_progress(
         bar.close()
 
 
+def _index_on_ray(
+    store: Store,
+    changes: Changes,
+    address: str | None,
+    offline: bool,
+    quota: limits.Quota | None,
+    max_concurrency: int,
+    progress: bool | None,
+) -> tuple[IndexReport, Usage]:
+    """The same job with Ray doing the reading, splitting and embedding."""
+    import os
+
+    from tqdm.auto import tqdm
+
+    from ge2.errors import MissingExtraError
+
+    try:
+        from ge2.integrations import ray as on_ray
+    except MissingExtraError as exc:
+        raise Fail(f"ge2: --ray needs Ray. {exc}", EXIT_USAGE) from exc
+    options: dict[str, Any] = {"max_concurrency": max_concurrency}
+    if address is None:
+        options["cache"] = str(store.cache_path)  # one machine: the store's cache is shared
+    if offline:  # the emulator's address is not a secret; workers may not share our env
+        options.update(base_url=os.environ["GOOGLE_GEMINI_BASE_URL"], api_key="ge2-emulator")
+    started = bool(changes.to_embed) and on_ray.connect(address)
+    bar = tqdm(
+        total=len(changes.to_embed),
+        unit="file",
+        desc="ge2 index --ray",
+        disable=(progress is False) or None,
+        dynamic_ncols=True,
+    )
+    try:
+        report: IndexReport
+        usage: Usage
+        report, usage = on_ray.index_changes(
+            store, changes, quota=quota, on_files=bar.update, **options
+        )
+        return report, usage
+    finally:
+        bar.close()
+        if started:
+            import ray
+
+            ray.shutdown()
+
+
 def _print_summary(s: dict[str, Any], usage: Usage, report: IndexReport, out: TextIO) -> None:
     mods = ", ".join(f"{k} {v}" for k, v in s["pieces_by_modality"].items()) or "none"
     where = "offline emulator" if s["offline"] else s["model"]
@@ -291,6 +347,12 @@ def _print_summary(s: dict[str, Any], usage: Usage, report: IndexReport, out: Te
 
 
 def command(args: argparse.Namespace) -> int:
+    if args.ray and args.ray != "auto" and ":" not in args.ray and Path(args.ray).exists():
+        raise Fail(
+            f"ge2: --ray took {args.ray!r} as the cluster's address, but it is a path. Put "
+            "--ray after the PATHs, or give the address (auto, HOST:PORT, ray://HOST:PORT)",
+            EXIT_USAGE,
+        )
     return run_index(
         args.paths,
         Path(args.store),
@@ -306,4 +368,6 @@ def command(args: argparse.Namespace) -> int:
         prune=args.prune,
         rebuild=args.rebuild,
         ann_threshold=args.ann_threshold,
+        ray=args.ray is not None,
+        ray_address=args.ray or None,
     )

@@ -111,6 +111,16 @@ def _add_index(sub: Any) -> None:
         help="pace to this many inputs per minute (your quota tier)",
     )
     p.add_argument("--concurrency", type=positive_arg, default=4, help="API calls in flight")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="read, split and embed on a Ray cluster (needs ge2[ray]): ADDRESS, or 'auto' for "
+        "the cluster this machine is in; a local Ray on this machine's CPUs when omitted. "
+        "Put it after the PATHs",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=index.command)

@@ -16,6 +16,8 @@ import pytest
 
 TUTORIALS = sorted((Path(__file__).parents[2] / "docs" / "tutorials").glob("*.md"))
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+#: ``<!-- requires: ray -->``: a tutorial for a heavy extra that not every venv installs.
+_REQUIRES = re.compile(r"<!-- requires: ([\w. ]+) -->")
 
 
 def tutorial_code(path: Path) -> str:
@@ -26,6 +28,9 @@ def tutorial_code(path: Path) -> str:
 @pytest.mark.e2e
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_runs(path: Path, tmp_path: Path) -> None:
+    needs = _REQUIRES.search(path.read_text(encoding="utf-8"))
+    for module in needs.group(1).split() if needs else ():
+        pytest.importorskip(module, reason=f"{path.name} needs {module} (its own CI target)")
     code = tutorial_code(path)
     assert code.strip(), f"{path.name} has no ```python blocks"
     script = tmp_path / f"tutorial_{path.stem}.py"  # not "haystack.py": it would shadow the package
