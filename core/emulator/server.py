@@ -58,6 +58,9 @@ def _new_stats() -> dict[str, Any]:
         "tokens": 0,
         "bytes_in": 0,
         "bytes_out": 0,
+        #: embed calls being answered at once, and the most seen: the client's real concurrency
+        "in_flight": 0,
+        "max_in_flight": 0,
     }
 
 
@@ -600,8 +603,17 @@ class Emulator:
         if refusal is not None:
             raise refusal  # at once, on arrival, as the API does: a 429 costs no latency
         delay_ms = cfg.latency_ms + cfg.item_latency_ms * len(prepared)
-        if delay_ms > 0:
-            time.sleep(delay_ms / 1000)
+        with self._lock:
+            self._stats["in_flight"] += 1
+            self._stats["max_in_flight"] = max(
+                self._stats["max_in_flight"], self._stats["in_flight"]
+            )
+        try:
+            if delay_ms > 0:
+                time.sleep(delay_ms / 1000)
+        finally:
+            with self._lock:
+                self._stats["in_flight"] -= 1
 
         arrays = []
         for item in prepared:

@@ -259,12 +259,13 @@ def test_num_workers_is_the_core_concurrency(ge2_emulator: Emulator, workers: in
     )
     assert model.embedder.max_concurrency == workers
     model.get_text_embedding_batch(["alpha", "beta", "gamma"])
-    arrivals = sorted(entry["time"] for entry in ge2_emulator.stats["request_log"])
-    spread = arrivals[-1] - arrivals[0]
+    stats = ge2_emulator.stats
+    assert stats["requests"] == 3
+    # the emulator counts calls it is answering at once: the client's real concurrency
     if workers == 1:
-        assert spread >= 2 * latency * 0.9  # one call at a time
+        assert stats["max_in_flight"] == 1  # one call at a time
     else:
-        assert spread < latency  # all three in flight together
+        assert stats["max_in_flight"] >= 2  # calls overlap (all three unless the box stalls)
 
 
 # -- a real embedded store --------------------------------------------------------------------
