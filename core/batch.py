@@ -209,7 +209,11 @@ class BatchRunner:
     # -- submitting ---------------------------------------------------------------------
 
     def submit(
-        self, inputs: Iterable[Any], task: str | None, dimensions: Dimensions | None
+        self,
+        inputs: Iterable[Any],
+        task: str | None,
+        dimensions: Dimensions | None,
+        resend_failed: bool = True,
     ) -> BatchJob:
         plan = self.embedder._plan(inputs, task)
         sizes = self.embedder._sizes(dimensions)
@@ -225,6 +229,9 @@ class BatchRunner:
         missing = {k: w for k, w in unique.items() if k not in found}
         live = self.state.live_jobs_for(missing, size)
         todo = [w for k, w in missing.items() if k not in live]
+        if not resend_failed and todo:  # left for outcome(fallback="online")
+            failed = self.state.failures_for([w.key for w in todo])
+            todo = [w for w in todo if w.key not in failed]
         job_ids = list(dict.fromkeys(live.values()))
         if live:
             logger.info("%d items already in live batch jobs; not sent again", len(live))

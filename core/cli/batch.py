@@ -119,7 +119,7 @@ def _print_table(jobs: Sequence[JobRecord], out: TextIO) -> None:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created))
         print(
             f"{j.id:<21} {(j.name or '-'):<24} {j.state:<10} {j.items:>6} {j.done:>6} "
-            f"{j.failed:>6} {j.cost_usd:>9.4f} {j.online_cost_usd:>9.4f}  {created}",
+            f"{j.failed:>6} {usd(j.cost_usd):>9} {usd(j.online_cost_usd):>9}  {created}",
             file=out,
         )
         if j.error and not j.live and j.state != COLLECTED:

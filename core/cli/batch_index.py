@@ -168,7 +168,9 @@ def index_with_batch(
                 if earlier:
                     jobs.status(earlier)  # finished jobs -> the cache, before planning
                 loaded = load_files(changes.to_embed, report)
-                job, loaded = _submit(embedder, loaded, store.batch_dir, report)
+                job, loaded = _submit(
+                    embedder, loaded, store.batch_dir, report, resend_failed=fallback is None
+                )
                 for s in report.skipped:
                     print(f"ge2: warning: skipped {display(s.path)}: {s.reason}", file=err)
                 if job is not None and job.ids and (wait or offline) and not job.done:
@@ -202,11 +204,18 @@ def _jobs_phrase(jobs: Sequence[JobRecord]) -> str:
 
 
 def _submit(
-    embedder: Embedder, loaded: list[LoadedFile], state_dir: Path, report: IndexReport
+    embedder: Embedder,
+    loaded: list[LoadedFile],
+    state_dir: Path,
+    report: IndexReport,
+    *,
+    resend_failed: bool,
 ) -> tuple[BatchJob | None, list[LoadedFile]]:
     """Submit the files' inputs; a file the core refuses or cannot split is a named skip.
 
     Planning happens before anything is sent, so a refused input leaves no job behind.
+    Without ``resend_failed``, items an earlier job failed stay out (``--fallback online``
+    embeds them online instead of sending them to the Batch API again).
     """
     from ge2.index import Skipped
 
@@ -214,7 +223,10 @@ def _submit(
     while todo:
         try:
             job = embedder.submit_batch(
-                [lf.input for lf in todo], task="document", state_dir=state_dir
+                [lf.input for lf in todo],
+                task="document",
+                state_dir=state_dir,
+                resend_failed=resend_failed,
             )
             return job, todo
         except InputError as exc:

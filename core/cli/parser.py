@@ -141,7 +141,8 @@ def _add_index(sub: Any) -> None:
         "--fallback",
         choices=("online",),
         default=None,
-        help="embed online the items a batch job could not (default: leave them for the next run)",
+        help="embed online the items a batch job could not, in this run or an earlier one "
+        "(default: the next --batch run sends them to the Batch API again)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
