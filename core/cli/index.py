@@ -195,10 +195,12 @@ def run_index(
     if as_json:
         print(json.dumps(summary, indent=2), file=out)
     else:
-        _print_summary(summary, usage, report, out)
-        if batch_run is not None and not report.interrupted:
-            for line in batch_index.summary_lines(summary["batch"], str(store_dir), paths):
-                print(line, file=out)
+        extra = (
+            batch_index.summary_lines(summary["batch"], str(store_dir), paths)
+            if batch_run is not None and not report.interrupted
+            else []
+        )
+        _print_summary(summary, usage, report, out, extra)
     if report.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_ERROR if report.failed else EXIT_OK
@@ -335,7 +337,13 @@ def _index_on_ray(
             ray.shutdown()
 
 
-def _print_summary(s: dict[str, Any], usage: Usage, report: IndexReport, out: TextIO) -> None:
+def _print_summary(
+    s: dict[str, Any],
+    usage: Usage,
+    report: IndexReport,
+    out: TextIO,
+    extra: Sequence[str] = (),
+) -> None:
     mods = ", ".join(f"{k} {v}" for k, v in s["pieces_by_modality"].items()) or "none"
     where = "offline emulator" if s["offline"] else s["model"]
     print(
@@ -365,6 +373,8 @@ def _print_summary(s: dict[str, Any], usage: Usage, report: IndexReport, out: Te
         f"  store: {s['store_files']} files, {s['store_pieces']} pieces (search: {search})",
         file=out,
     )
+    for line in extra:
+        print(line, file=out)
     if report.interrupted and "batch" in s:
         print(
             "Interrupted. The batch jobs keep running and their state is kept in "
