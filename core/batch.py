@@ -21,7 +21,7 @@ import secrets
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -118,8 +118,12 @@ def default_state_dir() -> Path:
     return default_path().parent / "batch"
 
 
-def _checkpoint(stage: str) -> None:
-    """Exit abruptly here when the kill-test hook names this stage."""
+def checkpoint(stage: str) -> None:
+    """Exit abruptly (status 75, as a kill would) when ``GE2_BATCH_KILL_AT`` names ``stage``.
+
+    The kill-and-resume tests' hook, public so the writers of collected results (``ge2
+    index --batch``: ``before-store-write``) mark their own stages the same way.
+    """
     if os.environ.get(_KILL_ENV) == stage:
         logging.shutdown()
         os._exit(75)
@@ -132,7 +136,7 @@ class _UploadReader(io.FileIO):
         super().__init__(path, "rb")
 
     def read(self, size: int | None = -1, /) -> bytes:
-        _checkpoint("during-upload")  # the upload session is open, its bytes not yet sent
+        checkpoint("during-upload")  # the upload session is open, its bytes not yet sent
         return super().read(size)
 
 
@@ -150,6 +154,25 @@ def _cost(w: WireItem) -> float:
     return w.tokens * price * BATCH_PRICE_FACTOR / 1_000_000
 
 
+def check_supported(embedder: Embedder) -> None:
+    """Raise ``ConfigurationError`` unless this Embedder's client can run Batch API jobs.
+
+    Public so a caller (``ge2 index --batch``) can refuse before reading any file.
+    """
+    if embedder.vertexai:
+        raise ConfigurationError(
+            "the Batch API for embeddings is on the Gemini Developer API only; this "
+            "Embedder is on Vertex AI (which has batch prediction jobs instead). Use "
+            "embed() here, or an Embedder with a Gemini API key (GEMINI_API_KEY) for "
+            "submit_batch()"
+        )
+    if not hasattr(embedder.client.batches, "create_embeddings"):
+        raise ConfigurationError(
+            "this google-genai has no batches.create_embeddings (the Batch API for "
+            "embeddings); upgrade it: pip install -U google-genai"
+        )
+
+
 class BatchRunner:
     """The Batch API side of one ``Embedder`` over one state folder."""
 
@@ -159,32 +182,38 @@ class BatchRunner:
         state_dir: str | os.PathLike[str] | None = None,
         limits: BatchLimits | None = None,
     ) -> None:
-        if embedder.vertexai:
-            raise ConfigurationError(
-                "the Batch API for embeddings is on the Gemini Developer API only; this "
-                "Embedder is on Vertex AI (which has batch prediction jobs instead). Use "
-                "embed() here, or an Embedder with a Gemini API key (GEMINI_API_KEY) for "
-                "submit_batch()"
-            )
-        if not hasattr(embedder.client.batches, "create_embeddings"):
-            raise ConfigurationError(
-                "this google-genai has no batches.create_embeddings (the Batch API for "
-                "embeddings); upgrade it: pip install -U google-genai"
-            )
+        check_supported(embedder)
         self.embedder = embedder
         self.limits = limits or BatchLimits()
         self.state = BatchState(state_dir if state_dir is not None else default_state_dir())
         #: Collected vectors land here: the embedder's cache, else one in the state folder.
+        self._own_cache = embedder.cache is None
         self.cache = embedder.cache or EmbeddingCache(self.state.folder / "vectors.sqlite")
 
     @property
     def client(self) -> genai.Client:
         return self.embedder.client
 
+    def close(self) -> None:
+        """Release the state file (and the cache, when it is this runner's own)."""
+        self.state.close()
+        if self._own_cache:
+            self.cache.close()
+
+    def __enter__(self) -> BatchRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- submitting ---------------------------------------------------------------------
 
     def submit(
-        self, inputs: Iterable[Any], task: str | None, dimensions: Dimensions | None
+        self,
+        inputs: Iterable[Any],
+        task: str | None,
+        dimensions: Dimensions | None,
+        resend_failed: bool = True,
     ) -> BatchJob:
         plan = self.embedder._plan(inputs, task)
         sizes = self.embedder._sizes(dimensions)
@@ -200,6 +229,9 @@ class BatchRunner:
         missing = {k: w for k, w in unique.items() if k not in found}
         live = self.state.live_jobs_for(missing, size)
         todo = [w for k, w in missing.items() if k not in live]
+        if not resend_failed and todo:  # left for outcome(fallback="online")
+            failed = self.state.failures_for([w.key for w in todo])
+            todo = [w for w in todo if w.key not in failed]
         job_ids = list(dict.fromkeys(live.values()))
         if live:
             logger.info("%d items already in live batch jobs; not sent again", len(live))
@@ -246,7 +278,7 @@ class BatchRunner:
             items=[(w.key, w.modality, w.tokens) for w in items],
             cost_usd=sum(_cost(w) for w in items),
         )
-        _checkpoint("after-record")
+        checkpoint("after-record")
         if mode == "file":
             src = types.EmbeddingsBatchJobSource(file_name=self._upload(job_id, items, size))
         else:
@@ -257,7 +289,8 @@ class BatchRunner:
                 )
             )
         job = self._create(job_id, src)
-        _checkpoint("after-create")
+        self.embedder._meter.add(batch_jobs=1)
+        checkpoint("after-create")
         self.state.update(job_id, name=job.name, state=_state_of(job))
         logger.info("batch job %s (%s) submitted: %d items, %s", job.name, job_id, len(items), mode)
         return job_id
@@ -276,7 +309,7 @@ class BatchRunner:
                 if w.title:
                     request["title"] = w.title
                 out.write(json.dumps({"key": w.key, "request": request}) + "\n")
-        _checkpoint("before-upload")
+        checkpoint("before-upload")
 
         def upload() -> types.File:
             with _UploadReader(path) as stream:
@@ -291,7 +324,7 @@ class BatchRunner:
             path.unlink(missing_ok=True)
         name = str(uploaded.name)
         self.state.update(job_id, file_name=name)
-        _checkpoint("after-upload")
+        checkpoint("after-upload")
         return name
 
     def _create(self, job_id: str, src: types.EmbeddingsBatchJobSource) -> types.BatchJob:
@@ -386,7 +419,7 @@ class BatchRunner:
                     self.state.update(rec.id, state=FAILED, error=f"not found at the API: {exc}")
                     continue
                 state = _state_of(job)
-                _checkpoint("after-poll")
+                checkpoint("after-poll")
                 if state in ENDED_BADLY:
                     self.state.update(rec.id, state=state, error=_job_error(job, state))
                     logger.warning("batch job %s ended %s", rec.name, state)
@@ -444,7 +477,7 @@ class BatchRunner:
             else:
                 failed[seq] = error or "no embedding in the answer"
         self.cache.put_many(vectors)
-        _checkpoint("during-collect")
+        checkpoint("during-collect")
         self.state.finish(
             rec.id,
             done,
@@ -519,6 +552,17 @@ def _answer_of(r: Any) -> tuple[list[float] | None, str | None]:
     emb = getattr(resp, "embedding", None) if resp is not None else None
     values = getattr(emb, "values", None) if emb is not None else None
     return (list(values) if values else None), None
+
+
+@dataclass
+class BatchOutcome:
+    """``BatchJob.outcome()``: by input index, the pieces of the inputs fully embedded,
+    why an input failed (one of its items failed, or its job ended badly), and the inputs
+    still waiting for a live job."""
+
+    pieces: dict[int, list[Piece]] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+    pending: list[int] = field(default_factory=list)
 
 
 class BatchJob:
@@ -611,6 +655,54 @@ class BatchJob:
     def cancel(self) -> list[JobRecord]:
         """Cancel the live jobs; their items will be sent by the next ``submit_batch``."""
         return self._runner.cancel(self.ids)
+
+    def outcome(self, *, fallback: Fallback = None) -> BatchOutcome:
+        """Where each input stands now, without waiting: ready, failed or still in a job.
+
+        For a caller that writes what is ready and leaves the rest for a later run (``ge2
+        index --batch``) instead of raising on the first failure as ``results()`` does.
+        ``fallback="online"`` first embeds online the items no live job carries any more.
+        """
+        runner, plan = self._runner, self._plan
+        size = self._sizes[0]
+        unique = plan.unique()
+        found = runner.cache.get_many(unique, max(self._sizes)) if unique else {}
+        missing = [k for k in unique if k not in found]
+        live = runner.state.live_jobs_for(missing, max(self._sizes)) if missing else {}
+        gone = [k for k in missing if k not in live]
+        errors: dict[str, str] = {}
+        if gone and fallback == "online":
+            failed_online: dict[str, APIError] = {}
+            found.update(self._online(gone, max(self._sizes), failed_online))
+            errors = {k: str(e) for k, e in failed_online.items()}
+        elif gone:
+            why = runner.state.failures_for(gone)
+            default = "not embedded by its batch job; run again to send it again"
+            errors = {k: why.get(k, (False, default))[1] for k in gone}
+        out = BatchOutcome()
+        ready: list[int] = []
+        for i, items in enumerate(plan.pieces):
+            keys = [w.key for w in items]
+            if all(k in found for k in keys):
+                ready.append(i)
+                continue
+            bad = next((errors[k] for k in keys if k in errors), None)
+            if bad is not None:
+                out.failed[i] = bad
+            else:
+                out.pending.append(i)
+        if ready:
+            sub = type(plan)([plan.inputs[i] for i in ready], [plan.pieces[i] for i in ready])
+            got = runner.embedder._pieces(sub, found, size)
+            for i, pieces in zip(ready, got, strict=True):
+                for piece in pieces:
+                    piece.index = i
+                out.pieces[i] = pieces
+        return out
+
+    def close(self) -> None:
+        """Release the state file this job's runner holds open (its results stay on disk)."""
+        self._runner.close()
 
     async def arefresh(self) -> list[JobRecord]:
         """Async twin of ``refresh``."""
@@ -747,7 +839,21 @@ class BatchJobs:
             )
 
     def close(self) -> None:
-        self._runner.state.close()
+        self._runner.close()
+
+    def __enter__(self) -> BatchJobs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-__all__ = ["BatchJob", "BatchJobs", "BatchLimits", "Polling"]
+__all__ = [
+    "BatchJob",
+    "BatchJobs",
+    "BatchLimits",
+    "BatchOutcome",
+    "Polling",
+    "check_supported",
+    "checkpoint",
+]

@@ -764,16 +764,19 @@ class Embedder:
         dimensions: Dimensions | None = None,
         state_dir: str | os.PathLike[str] | None = None,
         limits: batch.BatchLimits | None = None,
+        resend_failed: bool = True,
     ) -> batch.BatchJob:
         """Send what ``embed`` would send as Gemini Batch API jobs (about half the price).
 
         Returns at once with a ``BatchJob``: ``.wait()`` then ``.results()`` (same shape as
         ``embed``). Job state lives in ``state_dir`` (default beside the cache) before
         anything is sent, so calling again with the same inputs after a crash resumes the
-        same jobs and sends nothing twice. Gemini Developer API only.
+        same jobs and sends nothing twice. Items an earlier job failed are sent again,
+        unless ``resend_failed=False`` (they are then left for ``fallback="online"``).
+        Gemini Developer API only.
         """
         runner = batch.BatchRunner(self, state_dir, limits)
-        return runner.submit(inputs, task, dimensions)
+        return runner.submit(inputs, task, dimensions, resend_failed)
 
     async def asubmit_batch(
         self,
@@ -783,6 +786,7 @@ class Embedder:
         dimensions: Dimensions | None = None,
         state_dir: str | os.PathLike[str] | None = None,
         limits: batch.BatchLimits | None = None,
+        resend_failed: bool = True,
     ) -> batch.BatchJob:
         """Async twin of ``submit_batch``."""
         return await asyncio.to_thread(
@@ -792,4 +796,5 @@ class Embedder:
             dimensions=dimensions,
             state_dir=state_dir,
             limits=limits,
+            resend_failed=resend_failed,
         )

@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import media
 from .embedder import Embedder, Piece
@@ -53,6 +54,11 @@ class FoundFile:
     path: str
     size: int
     mtime_ns: int
+
+
+def skip_reason(exc: BaseException) -> str:
+    """Why a file was skipped, in one line, from what reading or splitting it raised."""
+    return _reason(exc)
 
 
 def _reason(exc: BaseException) -> str:
@@ -264,12 +270,21 @@ def _chunks(files: Sequence[FoundFile], max_files: int, max_bytes: int) -> list[
     return out
 
 
-_Loaded = tuple[FoundFile, Input, str, str]
+class LoadedFile(NamedTuple):
+    """A file read for embedding: as the walk saw it, as a ge2 input, its sha256 and MIME."""
+
+    found: FoundFile
+    input: Input
+    sha256: str
+    mime: str
+
+
+_Loaded = LoadedFile
 
 
 def _embed_chunk(
     embedder: Embedder, items: list[_Loaded], report: IndexReport
-) -> list[tuple[FoundFile, str, str, list[Piece]]]:
+) -> list[tuple[LoadedFile, list[Piece]]]:
     """Embed a chunk of files; a file the core rejects or cannot process is skipped by name.
 
     Inputs the core rejects (``InputError`` with an index) leave the batch; API failures
@@ -280,7 +295,7 @@ def _embed_chunk(
     while todo:
         try:
             pieces = embedder.embed_pieces([t[1] for t in todo], task="document")
-            return [(f, sha, mime, p) for (f, _, sha, mime), p in zip(todo, pieces, strict=True)]
+            return list(zip(todo, pieces, strict=True))
         except InputError as exc:
             if exc.index is not None and 0 <= exc.index < len(todo):
                 bad = todo.pop(exc.index)
@@ -308,16 +323,18 @@ def _embed_chunk(
 
 def _one_by_one(
     embedder: Embedder, todo: list[_Loaded], report: IndexReport
-) -> list[tuple[FoundFile, str, str, list[Piece]]]:
+) -> list[tuple[LoadedFile, list[Piece]]]:
     out = []
     for single in todo:
         out.extend(_embed_chunk(embedder, [single], report))
     return out
 
 
-def _load_chunk(chunk: Sequence[FoundFile], report: IndexReport) -> list[_Loaded]:
-    loaded: list[_Loaded] = []
-    for f in chunk:
+def load_files(files: Sequence[FoundFile], report: IndexReport) -> list[LoadedFile]:
+    """Read files as ge2 inputs (type from content, hashed); a file that cannot be read
+    is a named skip in ``report``, so every writer (online, Batch API) skips alike."""
+    loaded: list[LoadedFile] = []
+    for f in files:
         try:
             item, mime = _load(f)
             sha = sha256_file(f.path)
@@ -326,8 +343,37 @@ def _load_chunk(chunk: Sequence[FoundFile], report: IndexReport) -> list[_Loaded
         except Exception as exc:  # one file's name, permissions or content: skip it, go on
             report.skipped.append(Skipped(f.path, _reason(exc)))
             continue
-        loaded.append((f, item, sha, mime))
+        loaded.append(LoadedFile(f, item, sha, mime))
     return loaded
+
+
+def store_files(
+    store: Store,
+    files: Sequence[FoundFile],
+    embedded: Sequence[tuple[LoadedFile, list[Piece]]],
+    changed: set[str] | frozenset[str],
+    report: IndexReport,
+) -> None:
+    """Write embedded ``files`` into the store (one commit) and count them in ``report``.
+
+    Of ``files``, the ``changed`` ones that were not embedded lose their stale pieces: a
+    changed file that can no longer be embedded must not be found by its old content.
+    Shared by ``index_files`` and the Batch API writer so both store files the same way.
+    """
+    entries = [
+        FileEntry(lf.found.path, lf.found.size, lf.found.mtime_ns, lf.sha256, lf.mime, pieces)
+        for lf, pieces in embedded
+    ]
+    report.pieces += store.write(entries)
+    report.embedded_files += len(entries)
+    for e in entries:
+        for piece in e.pieces:
+            mod = piece.input.modality
+            report.pieces_by_modality[mod] = report.pieces_by_modality.get(mod, 0) + 1
+    stored = {e.path for e in entries}
+    stale = [f.path for f in files if f.path in changed and f.path not in stored]
+    if stale:
+        store.remove_many(stale)
 
 
 def index_files(
@@ -356,22 +402,8 @@ def index_files(
         for chunk in _chunks(changes.to_embed, files_per_commit, bytes_per_commit):
             if embedder is None:
                 raise ValueError("index_files needs an embedder when there are files to embed")
-            done = _embed_chunk(embedder, _load_chunk(chunk, report), report)
-            entries = [
-                FileEntry(f.path, f.size, f.mtime_ns, sha, mime, pieces)
-                for f, sha, mime, pieces in done
-            ]
-            report.pieces += store.write(entries)
-            report.embedded_files += len(entries)
-            for e in entries:
-                for piece in e.pieces:
-                    mod = piece.input.modality
-                    report.pieces_by_modality[mod] = report.pieces_by_modality.get(mod, 0) + 1
-            # A changed file that can no longer be embedded must not keep its stale pieces.
-            stored = {e.path for e in entries}
-            stale = [f.path for f in chunk if f.path in changed and f.path not in stored]
-            if stale:
-                store.remove_many(stale)
+            done = _embed_chunk(embedder, load_files(chunk, report), report)
+            store_files(store, chunk, done, changed, report)
             if on_progress:
                 on_progress(len(chunk), report)
     except KeyboardInterrupt:
@@ -393,6 +425,7 @@ __all__ = [
     "Hit",
     "IndexReport",
     "IndexedFile",
+    "LoadedFile",
     "Skipped",
     "Store",
     "StoreConfig",
@@ -400,6 +433,9 @@ __all__ = [
     "describe_location",
     "detect_changes",
     "index_files",
+    "load_files",
     "sha256_file",
+    "skip_reason",
+    "store_files",
     "walk",
 ]

@@ -7,6 +7,7 @@ A store is a folder::
     lance/files.lance   one row per fully stored file (change detection)
     embeddings.sqlite   the store's embedding cache: a rebuild costs no API calls
     ge2-store.lock      held by the one process writing (searches never wait for it)
+    batch/              `ge2 index --batch`: the Batch API jobs this store owns (state file)
 
 ``pieces`` columns (nullable unless said): ``id`` (str, uuid5 of path, sha256 and piece
 number), ``file_id`` (str, sha256 of the path's bytes: the join key, never null),
@@ -64,6 +65,8 @@ CONFIG_FILE = "ge2-store.json"
 CACHE_FILE = "embeddings.sqlite"
 LANCE_DIR = "lance"
 LOCK_FILE = "ge2-store.lock"
+#: The state folder of the Batch API jobs a store owns (``ge2 index --batch``).
+BATCH_DIR = "batch"
 #: The layout before LanceDB: a Qdrant local-mode database in this folder.
 OLD_QDRANT_DIR = "qdrant"
 PIECES, FILES = "pieces", "files"
@@ -526,6 +529,12 @@ class Store:
     @property
     def cache_path(self) -> Path:
         return self.folder / CACHE_FILE
+
+    @property
+    def batch_dir(self) -> Path:
+        """Where ``ge2 index --batch`` keeps its jobs' state: inside the store, so the
+        store's jobs travel (and are found) with it."""
+        return self.folder / BATCH_DIR
 
     def close(self) -> None:
         _release_lock(self._lock)

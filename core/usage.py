@@ -29,6 +29,9 @@ class Usage:
     batch_items: int = 0
     batch_tokens: int = 0
     batch_cost_usd: float = 0.0
+    #: Batch API jobs created, and what their collected items would have cost online.
+    batch_jobs: int = 0
+    batch_online_cost_usd: float = 0.0
     #: Inputs/s the limiter paces to, learned from the server's 429s (None: no limit met).
     learned_rate: float | None = None
     #: Calls the limiter currently lets be in flight at once.
@@ -46,8 +49,9 @@ class Usage:
             + (f", pacing {self.learned_rate:.1f} inputs/s (learned)" if self.learned_rate else "")
         ) + (
             f"; batch: {self.batch_items} items, ~{self.batch_tokens} tokens, "
-            f"~${self.batch_cost_usd:.4f}"
-            if self.batch_items
+            f"~${self.batch_cost_usd:.4f} (online ~${self.batch_online_cost_usd:.4f}), "
+            f"{self.batch_jobs} jobs created"
+            if self.batch_items or self.batch_jobs
             else ""
         )
 
@@ -86,6 +90,7 @@ class UsageMeter:
             u.batch_items += 1
             u.batch_tokens += tokens
             u.batch_cost_usd += tokens * price * BATCH_PRICE_FACTOR / 1_000_000
+            u.batch_online_cost_usd += tokens * price / 1_000_000
 
     def snapshot(self) -> Usage:
         with self._lock:

@@ -1,6 +1,7 @@
 """The ``ge2`` command: index a folder of mixed media, search it, embed files, run the emulator.
 
-One module per command (``index``, ``search``, ``embed``, ``demo``, ``services``), the
+One module per command (``index`` with ``batch_index`` for ``--batch``, ``batch``,
+``search``, ``embed``, ``demo``, ``serve``, ``services``), the
 argument wiring in ``parser``, and :func:`main` here: it turns every failure into a
 message and an exit code (0 ok, 1 failed files or a store problem, 2 usage or no key,
 130 interrupted), never a traceback.

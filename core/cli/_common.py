@@ -92,8 +92,15 @@ def use_backend(offline: bool, what: str) -> None:
 
 
 def usage_line(u: Usage) -> str:
-    return (
+    line = (
         f"{u.requests} request{'s' * (u.requests != 1)}, {u.items} items embedded, "
         f"{u.retries} retries ({u.rate_limited} rate-limited), {u.cache_hits} cache hits, "
         f"~{u.tokens:,} tokens, ~${u.cost_usd:.4f}"
     )
+    if u.batch_items or u.batch_jobs:
+        line += (
+            f"; Batch API: {u.batch_jobs} job{'s' * (u.batch_jobs != 1)} created, "
+            f"{u.batch_items} items collected, ~{u.batch_tokens:,} tokens, "
+            f"~${u.batch_cost_usd:.4f} (online: ~${u.batch_online_cost_usd:.4f})"
+        )
+    return line

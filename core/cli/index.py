@@ -27,6 +27,7 @@ from ._common import (
 if TYPE_CHECKING:
     import argparse
 
+    from ge2.batch import Fallback
     from ge2.index import Changes, IndexReport, Skipped
     from ge2.store import Maintenance, Store
 
@@ -79,11 +80,18 @@ def run_index(
     ann_threshold: int | None = None,
     ray: bool = False,
     ray_address: str | None = None,
+    batch: bool = False,
+    wait: bool = False,
+    poll: float | None = None,
+    fallback: Fallback = None,
 ) -> int:
     """``ge2 index``: bring the store in line with the files under ``paths`` (``ray``: read,
-    split and embed on a Ray cluster at ``ray_address``, a local one when None)."""
+    split and embed on a Ray cluster at ``ray_address``, a local one when None; ``batch``:
+    through the Gemini Batch API, collected now with ``wait`` or by a later run)."""
     from ge2.index import detect_changes, index_files, timed, walk
     from ge2.store import Store
+
+    from . import batch_index
 
     stopwatch = timed()
     if not paths and (rebuild or not prune):
@@ -99,6 +107,8 @@ def run_index(
     config = Store.read_config(store_dir)
     if config is not None and Store.is_old_layout(store_dir) and not rebuild:
         Store.open(store_dir, create=False, writable=False)  # raises the old-layout message
+    if paths and not batch:
+        batch_index.refuse_while_live(store_dir, paths)
     if not backend_ready:
         if config is not None and offline and not config.offline:
             raise Fail(
@@ -110,6 +120,8 @@ def run_index(
             print("ge2: this store was built offline, so it stays offline.", file=sys.stderr)
         if paths:
             use_backend(offline or (config is not None and config.offline), "the files")
+    if batch and paths:
+        batch_index.check_batch_backend(model or (config.model if config else None))
     walk_problems: list[Skipped] = []
     try:
         found = walk(paths, exclude_dirs=[store_dir], exclude=exclude, problems=walk_problems)
@@ -126,16 +138,28 @@ def run_index(
     for s in walk_problems:
         print(f"ge2: warning: skipped {s.kind} {display(s.path)}: {s.reason}", file=sys.stderr)
     maintenance: Maintenance | None = None
+    batch_run: batch_index.BatchRun | None = None
     with store:
         unreadable = [s.path for s in walk_problems if s.kind == "folder"]
         changes = detect_changes(found, store.files(), paths, unreadable=unreadable, prune=prune)
-        if paths and ray:
-            quota = limits.Quota(requests_per_minute) if requests_per_minute else None
+        quota = limits.Quota(requests_per_minute) if requests_per_minute else None
+        if paths and batch:
+            report, usage, batch_run = batch_index.index_with_batch(
+                store,
+                changes,
+                wait=wait,
+                poll=poll,
+                fallback=fallback,
+                offline=is_offline,
+                files_per_commit=files_per_commit,
+                max_concurrency=max_concurrency,
+                quota=quota,
+            )
+        elif paths and ray:
             report, usage = _index_on_ray(
                 store, changes, ray_address, is_offline, quota, max_concurrency, progress
             )
         elif paths:
-            quota = limits.Quota(requests_per_minute) if requests_per_minute else None
             embedder = Embedder(
                 store.config.model,
                 store.config.dimensions,
@@ -166,10 +190,17 @@ def run_index(
         "ann_index": has_ann,
         "maintenance": None if maintenance is None else _maintenance_dict(maintenance),
     }
+    if batch_run is not None:
+        summary["batch"] = batch_run.as_dict()
     if as_json:
         print(json.dumps(summary, indent=2), file=out)
     else:
-        _print_summary(summary, usage, report, out)
+        extra = (
+            batch_index.summary_lines(summary["batch"], str(store_dir), paths)
+            if batch_run is not None and not report.interrupted
+            else []
+        )
+        _print_summary(summary, usage, report, out, extra)
     if report.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_ERROR if report.failed else EXIT_OK
@@ -306,7 +337,13 @@ def _index_on_ray(
             ray.shutdown()
 
 
-def _print_summary(s: dict[str, Any], usage: Usage, report: IndexReport, out: TextIO) -> None:
+def _print_summary(
+    s: dict[str, Any],
+    usage: Usage,
+    report: IndexReport,
+    out: TextIO,
+    extra: Sequence[str] = (),
+) -> None:
     mods = ", ".join(f"{k} {v}" for k, v in s["pieces_by_modality"].items()) or "none"
     where = "offline emulator" if s["offline"] else s["model"]
     print(
@@ -336,7 +373,16 @@ def _print_summary(s: dict[str, Any], usage: Usage, report: IndexReport, out: Te
         f"  store: {s['store_files']} files, {s['store_pieces']} pieces (search: {search})",
         file=out,
     )
-    if report.interrupted:
+    for line in extra:
+        print(line, file=out)
+    if report.interrupted and "batch" in s:
+        print(
+            "Interrupted. The batch jobs keep running and their state is kept in "
+            f"{display(s['batch']['state_dir'])}; run the same command again to collect them "
+            "(nothing is submitted twice).",
+            file=out,
+        )
+    elif report.interrupted:
         print(
             "Interrupted. Every file finished so far is stored; run the same command again "
             "to resume (files already embedded cost no API calls).",
@@ -352,6 +398,22 @@ def command(args: argparse.Namespace) -> int:
             f"ge2: --ray took {args.ray!r} as the cluster's address, but it is a path. Put "
             "--ray after the PATHs, or give the address (auto, HOST:PORT, ray://HOST:PORT)",
             EXIT_USAGE,
+        )
+    if not args.batch:
+        given = [
+            flag
+            for flag, value in (
+                ("--wait", args.wait),
+                ("--poll", args.poll is not None),
+                ("--fallback", args.fallback is not None),
+            )
+            if value
+        ]
+        if given:
+            raise Fail(f"ge2: {', '.join(given)} only go with --batch", EXIT_USAGE)
+    elif args.ray is not None:
+        raise Fail(
+            "ge2: --batch and --ray are two ways to embed the same files; pick one", EXIT_USAGE
         )
     return run_index(
         args.paths,
@@ -370,4 +432,8 @@ def command(args: argparse.Namespace) -> int:
         ann_threshold=args.ann_threshold,
         ray=args.ray is not None,
         ray_address=args.ray or None,
+        batch=args.batch,
+        wait=args.wait,
+        poll=args.poll,
+        fallback=args.fallback,
     )

@@ -8,7 +8,7 @@ from typing import Any
 from ge2 import __version__, limits
 from ge2.tasks import TASKS
 
-from . import demo, embed, index, search, serve, services
+from . import batch, demo, embed, index, search, serve, services
 from ._common import INDEX_DEFAULT_DIMENSIONS, dimensions_arg, positive_arg
 
 MODALITIES = ("text", "image", "audio", "video", "pdf", "mixed")
@@ -121,9 +121,70 @@ def _add_index(sub: Any) -> None:
         "the cluster this machine is in; a local Ray on this machine's CPUs when omitted. "
         "Put it after the PATHs",
     )
+    g = p.add_argument_group(
+        "Batch API (about half the price; jobs take minutes to hours)",
+        "--batch submits the files to embed as Gemini Batch API jobs, kept in the store "
+        "(DIR/batch), prints them and returns; --wait, or running the same command again "
+        "later, collects finished jobs into the store. `ge2 batch list|status|cancel` "
+        "manages them. Gemini Developer API only; --offline always waits.",
+    )
+    g.add_argument("--batch", action="store_true", help="embed through the Batch API")
+    g.add_argument("--wait", action="store_true", help="wait for the jobs and collect them")
+    g.add_argument(
+        "--poll",
+        type=_seconds_arg,
+        default=None,
+        metavar="SECONDS",
+        help="with --wait: first poll interval, backing off (default 10, up to 300)",
+    )
+    g.add_argument(
+        "--fallback",
+        choices=("online",),
+        default=None,
+        help="embed online the items a batch job could not, in this run or an earlier one "
+        "(default: the next --batch run sends them to the Batch API again)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=index.command)
+
+
+def _seconds_arg(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more seconds")
+    return seconds
+
+
+def _add_batch(sub: Any) -> None:
+    p = sub.add_parser(
+        "batch",
+        help="list, check or cancel the Batch API jobs of a store",
+        description="The Gemini Batch API jobs a store owns (submitted by `ge2 index "
+        "--batch`, kept in DIR/batch). `status` asks the API and collects finished jobs "
+        "into the store's cache; `ge2 index ... --batch` then writes them into the store.",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, text in (
+        ("list", "the jobs as last seen (no API call, no key needed)"),
+        ("status", "ask the API about live jobs; collect the finished ones"),
+        ("cancel", "cancel live jobs; their files go back to be indexed"),
+    ):
+        a = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        if name != "list":
+            a.add_argument(
+                "jobs",
+                nargs="*",
+                metavar="JOB",
+                help="job ids (ge2-...) or API names (batches/...); default: all"
+                + (" live ones" if name == "cancel" else ""),
+            )
+        a.add_argument("--store", "-s", required=True, metavar="DIR", help="the store folder")
+        a.add_argument("--json", action="store_true", help="print the jobs as JSON")
+        a.set_defaults(func=batch.command)
 
 
 def _add_search(sub: Any) -> None:
@@ -229,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index(sub)
     _add_search(sub)
     _add_embed(sub)
+    _add_batch(sub)
 
     from ge2.emulator import cli as emulator_cli
 
