@@ -26,7 +26,8 @@ demo: $(VENV)/.installed
 
 ## test: the whole suite on google-genai 3.x, then again on google-genai 2.x (which
 ## langchain-google-genai and llama-index-embeddings-google-genai still pin), less the
-## tutorials and the benchmark smoke runs (no SDK call of their own that the rest lacks)
+## tutorials, the `ge2` command's subprocess tests and the benchmark smoke runs: they make
+## no SDK call of their own that the library's e2e tests do not make on both
 test: $(VENV)/.installed $(VENV2)/.installed
 	$(VENV)/bin/python -m pytest
 	$(MAKE) test-core-genai2
@@ -34,7 +35,8 @@ test: $(VENV)/.installed $(VENV2)/.installed
 test-core-genai2: $(VENV2)/.installed
 	$(VENV2)/bin/python -c "import google.genai as g; assert g.__version__.startswith('2.'), g.__version__; print('google-genai', g.__version__)"
 	$(VENV2)/bin/python -m pytest --ignore=tests/e2e/test_tutorials.py \
-		--ignore=tests/e2e/test_benchmark_smoke.py --ignore=tests/e2e/test_batch_benchmark_smoke.py
+		--ignore=tests/e2e/test_benchmark_smoke.py --ignore=tests/e2e/test_batch_benchmark_smoke.py \
+		--ignore-glob='tests/e2e/test_cli*.py'
 
 ## test-browser: `ge2 serve` in a real headless Chromium (Debian's `chromium` package;
 ## Playwright cannot download its own browsers here)

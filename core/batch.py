@@ -90,6 +90,10 @@ class BatchLimits:
             raise ConfigurationError("BatchLimits values must be positive")
 
 
+#: The smallest delay between two polls after the first (``poll=0`` backs off from here).
+MIN_REPOLL_S = 0.1
+
+
 @dataclass(frozen=True)
 class Polling:
     """How often to ask about a job: ``initial`` seconds, times ``factor``, up to ``maximum``.
@@ -100,6 +104,10 @@ class Polling:
     initial: float = 10.0
     maximum: float = 300.0
     factor: float = 1.5
+
+    def after(self, delay: float) -> float:
+        """The next delay: grows by ``factor`` even from 0 (``poll=0`` never spins on the API)."""
+        return min(self.maximum, max(delay * self.factor, MIN_REPOLL_S))
 
     @classmethod
     def of(cls, value: Polling | float | None) -> Polling:
@@ -633,7 +641,7 @@ class BatchJob:
             if deadline is not None and time.monotonic() + delay > deadline:
                 return False
             time.sleep(delay)
-            delay = min(polling.maximum, delay * polling.factor)
+            delay = polling.after(delay)
 
     def results(self, *, fallback: Fallback = None, poll: Polling | float | None = None) -> Any:
         """One vector per input, in order (a dict by size when several were asked).
@@ -722,7 +730,7 @@ class BatchJob:
             if deadline is not None and time.monotonic() + delay > deadline:
                 return False
             await asyncio.sleep(delay)
-            delay = min(polling.maximum, delay * polling.factor)
+            delay = polling.after(delay)
 
     async def aresults(
         self, *, fallback: Fallback = None, poll: Polling | float | None = None

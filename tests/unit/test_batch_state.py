@@ -97,6 +97,15 @@ def test_limits_and_polling_validate() -> None:
     assert Polling.of(None) == Polling()
 
 
+def test_poll_zero_still_backs_off() -> None:
+    # poll=0 asks at once, then backs off geometrically instead of spinning on batches.get.
+    polling, delay, delays = Polling.of(0), 0.0, []
+    for _ in range(40):
+        delay = polling.after(delay)
+        delays.append(delay)
+    assert delays[0] > 0 and delays == sorted(delays) and delays[-1] == 300.0
+
+
 def test_a_broken_state_file_is_named_with_the_fix(tmp_path: Path) -> None:
     folder = tmp_path / "state"
     folder.mkdir()
