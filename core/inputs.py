@@ -240,12 +240,15 @@ class Pdf(Media):
         from pypdf import PdfReader, PdfWriter
         from pypdf.errors import PdfReadError
 
+        media.quiet_pypdf()
         last = first if last is None else last
         try:
             reader = PdfReader(io.BytesIO(self.read()))
             count = len(reader.pages)
         except (PdfReadError, OSError) as exc:
-            raise InputError(f"not a readable PDF ({exc})", item=self.label) from exc
+            raise InputError(
+                f"not a readable PDF ({exc})", item=self.label, fix=media.PDF_FIX
+            ) from exc
         if not 1 <= first <= last <= count:
             raise InputError(
                 f"pages {first}..{last} are outside this PDF's 1..{count}",
@@ -392,6 +395,7 @@ def load(source: str | os.PathLike[str] | bytes, mime: str | None = None) -> Inp
         if cls is None:
             raise InputError(f"unsupported type {mime}", item=source)
         return cls(source, mime)
+    path: Path | None = None
     if isinstance(source, bytes | bytearray):
         head = bytes(source[: media.SNIFF_BYTES])
         label = f"<{len(source)} bytes>"
@@ -410,8 +414,18 @@ def load(source: str | os.PathLike[str] | bytes, mime: str | None = None) -> Inp
                 head = fh.read(media.SNIFF_BYTES)
         except OSError as exc:
             raise InputError(f"unreadable file ({exc.strerror})", item=label) from exc
+    if not head:
+        raise InputError(
+            "the file is empty (0 bytes)" if path is not None else "the data is empty (0 bytes)",
+            item=label,
+            fix="remove it, or write the content into it first",
+        )
     sniffed = media.sniff_mime(head)
     kind = media.normalize_mime(mime) if mime else sniffed
+    if kind is None and media.looks_like_legacy_text(head):
+        raise InputError(
+            media.utf8_problem(head) or "the text is not UTF-8", item=label, fix=media.UTF8_FIX
+        )
     if kind is None:
         raise InputError(
             "unknown file type (not text, image, audio, video or PDF by its content)",
@@ -423,10 +437,10 @@ def load(source: str | os.PathLike[str] | bytes, mime: str | None = None) -> Inp
             data = bytes(source) if isinstance(source, bytes | bytearray) else path.read_bytes()
         except OSError as exc:
             raise InputError(f"unreadable file ({exc.strerror})", item=label) from exc
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError("text file is not UTF-8", item=label) from exc
+        problem = media.utf8_problem(data)
+        if problem is not None:
+            raise InputError(problem, item=label, fix=media.UTF8_FIX)
+        text = data.decode("utf-8")
         name = None if isinstance(source, bytes | bytearray) else str(source)
         return Text(text, provenance={"source": name} if name else {})
     cls = media_class(kind)
