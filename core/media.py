@@ -347,6 +347,36 @@ PDF_FIX = (
 )
 
 
+def decode_for_display(source: Source, size: tuple[int, int], max_pixels: int | None = None) -> Any:
+    """The image decoded for showing at about ``size`` (a PIL image), memory bounded.
+
+    The header is read first: a JPEG is decoded at 1/2, 1/4 or 1/8 scale when that still
+    covers ``size`` (Pillow's ``draft``); any image whose decoded size would still be over
+    ``max_pixels`` (``limits.MAX_IMAGE_PIXELS`` by default) is refused with ``ValueError``
+    before a pixel is decoded, as are files that are not readable images.
+    """
+    import struct
+    import warnings
+
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    limit = limits.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    try:
+        with _open(source) as fh, _open_header(fh) as img:
+            if img.format == "JPEG":
+                img.draft("RGB", size)
+            if img.width * img.height > limit:
+                info = ImageInfo(img.width, img.height, str(img.format))
+                raise ValueError(pixel_problem(info, limit) or "too many pixels")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+                img.load()
+            return img.copy()
+    except (UnidentifiedImageError, OSError, SyntaxError, struct.error, EOFError) as exc:
+        raise ValueError(f"not a readable image ({exc})") from exc
+
+
 def pdf_page_count(source: Source) -> int:
     """Number of pages; raises ``ValueError`` for a corrupt or encrypted PDF."""
     from pypdf import PdfReader
