@@ -434,7 +434,7 @@ def load(source: str | os.PathLike[str] | bytes, mime: str | None = None) -> Inp
         )
     if media.modality_of(kind) == "text":
         try:
-            data = bytes(source) if isinstance(source, bytes | bytearray) else path.read_bytes()
+            data = bytes(source) if path is None else path.read_bytes()
         except OSError as exc:
             raise InputError(f"unreadable file ({exc.strerror})", item=label) from exc
         problem = media.utf8_problem(data)
