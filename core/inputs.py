@@ -396,8 +396,10 @@ def load(source: str | os.PathLike[str] | bytes, mime: str | None = None) -> Inp
             raise InputError(f"unsupported type {mime}", item=source)
         return cls(source, mime)
     path: Path | None = None
+    raw: bytes | None = None
     if isinstance(source, bytes | bytearray):
-        head = bytes(source[: media.SNIFF_BYTES])
+        raw = bytes(source)
+        head = raw[: media.SNIFF_BYTES]
         label = f"<{len(source)} bytes>"
     else:
         try:
@@ -434,7 +436,7 @@ def load(source: str | os.PathLike[str] | bytes, mime: str | None = None) -> Inp
         )
     if media.modality_of(kind) == "text":
         try:
-            data = bytes(source) if path is None else path.read_bytes()
+            data = raw if raw is not None else path.read_bytes() if path else b""
         except OSError as exc:
             raise InputError(f"unreadable file ({exc.strerror})", item=label) from exc
         problem = media.utf8_problem(data)
