@@ -46,6 +46,42 @@ def _check_text(value: object, what: str, label: str | None = None) -> None:
         )
 
 
+#: How to fix a file name that is not UTF-8.
+RENAME_FIX = "rename the file to a UTF-8 name (e.g. convmv -f latin1 -t utf8 --notest NAME)"
+
+
+def require_utf8(value: str, *, what: str, index: int | None = None, fix: str | None = None) -> str:
+    """``value`` when it encodes as UTF-8, else an ``InputError`` naming the bad character.
+
+    A file name whose bytes are not UTF-8 reaches Python with each bad byte kept as a
+    surrogate (``os.fsdecode``): ge2 reads such files, but stores that hold UTF-8 text
+    (Chroma's ids, URIs and metadata, LanceDB's string columns) cannot keep the name. So
+    adapters check names with this before anything is sent, not after.
+    """
+    bad = _SURROGATE.search(value)
+    if bad is None:
+        return value
+    code = ord(bad.group())
+    escaped = 0xDC80 <= code <= 0xDCFF  # a byte os.fsdecode could not decode
+    shown = value.encode("utf-8", "surrogateescape" if escaped else "replace")
+    if escaped:
+        problem = (
+            f"the name holds the byte 0x{code - 0xDC00:02X} (character {bad.start()}), which "
+            "is not UTF-8, so it cannot be stored as text"
+        )
+    else:
+        problem = (
+            f"it holds a lone surrogate (U+{code:04X}) at character {bad.start()}, which is "
+            "not valid Unicode and cannot be stored or sent"
+        )
+    raise InputError(
+        problem,
+        index=index,
+        item=f"{what} {shown.decode('utf-8', 'backslashreplace')!r}",
+        fix=fix or (RENAME_FIX if escaped else "clean the string before passing it"),
+    )
+
+
 @dataclass(frozen=True)
 class Text:
     """A text input; ``title`` feeds the document instruction (``title: ... | text: ...``)."""
