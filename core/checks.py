@@ -173,7 +173,8 @@ def _measure_media(part: Media, index: int | None, m: Measure, *, vertexai: bool
             try:
                 pages = media.pdf_page_count(part.source())
             except ValueError as exc:
-                raise _fail(part, index, str(exc)) from exc
+                fix = "qpdf --decrypt in.pdf out.pdf" if "encrypted" in str(exc) else media.PDF_FIX
+                raise _fail(part, index, str(exc), fix) from exc
         m.pdf_pages += pages
         m.tokens += limits.media_tokens("pdf", pages=pages)
     elif isinstance(part, Audio | Video):

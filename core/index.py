@@ -65,7 +65,7 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return f"unreadable ({exc.strerror or exc})"
     if isinstance(exc, InputError):
-        return exc.problem
+        return f"{exc.problem}; fix: {exc.fix}" if exc.fix else exc.problem
     text = " ".join(str(exc).split())[:200]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -126,6 +126,10 @@ def walk(
                 full = os.path.join(dirpath, name)
                 if os.path.isfile(full):
                     add(full)
+                elif os.path.islink(full) and not os.path.exists(full):
+                    target = printable(os.readlink(full))
+                    note(full, InputError(f"broken symbolic link (its target {target} is gone)"),
+                         "file")  # fmt: skip
         for exc in errors:
             note(str(exc.filename or root), exc, "folder")
     return [seen[p] for p in sorted(seen)]
@@ -299,10 +303,10 @@ def _embed_chunk(
         except InputError as exc:
             if exc.index is not None and 0 <= exc.index < len(todo):
                 bad = todo.pop(exc.index)
-                report.skipped.append(Skipped(bad[0].path, exc.problem))
+                report.skipped.append(Skipped(bad[0].path, _reason(exc)))
                 continue
             if len(todo) == 1:
-                report.skipped.append(Skipped(todo[0][0].path, exc.problem))
+                report.skipped.append(Skipped(todo[0][0].path, _reason(exc)))
                 return []
             return _one_by_one(embedder, todo, report)
         except EmbeddingError as exc:

@@ -46,6 +46,42 @@ def _check_text(value: object, what: str, label: str | None = None) -> None:
         )
 
 
+#: How to fix a file name that is not UTF-8.
+RENAME_FIX = "rename the file to a UTF-8 name (e.g. convmv -f latin1 -t utf8 --notest NAME)"
+
+
+def require_utf8(value: str, *, what: str, index: int | None = None, fix: str | None = None) -> str:
+    """``value`` when it encodes as UTF-8, else an ``InputError`` naming the bad character.
+
+    A file name whose bytes are not UTF-8 reaches Python with each bad byte kept as a
+    surrogate (``os.fsdecode``): ge2 reads such files, but stores that hold UTF-8 text
+    (Chroma's ids, URIs and metadata, LanceDB's string columns) cannot keep the name. So
+    adapters check names with this before anything is sent, not after.
+    """
+    bad = _SURROGATE.search(value)
+    if bad is None:
+        return value
+    code = ord(bad.group())
+    escaped = 0xDC80 <= code <= 0xDCFF  # a byte os.fsdecode could not decode
+    shown = value.encode("utf-8", "surrogateescape" if escaped else "replace")
+    if escaped:
+        problem = (
+            f"the name holds the byte 0x{code - 0xDC00:02X} (character {bad.start()}), which "
+            "is not UTF-8, so it cannot be stored as text"
+        )
+    else:
+        problem = (
+            f"it holds a lone surrogate (U+{code:04X}) at character {bad.start()}, which is "
+            "not valid Unicode and cannot be stored or sent"
+        )
+    raise InputError(
+        problem,
+        index=index,
+        item=f"{what} {shown.decode('utf-8', 'backslashreplace')!r}",
+        fix=fix or (RENAME_FIX if escaped else "clean the string before passing it"),
+    )
+
+
 @dataclass(frozen=True)
 class Text:
     """A text input; ``title`` feeds the document instruction (``title: ... | text: ...``)."""
@@ -240,12 +276,15 @@ class Pdf(Media):
         from pypdf import PdfReader, PdfWriter
         from pypdf.errors import PdfReadError
 
+        media.quiet_pypdf()
         last = first if last is None else last
         try:
             reader = PdfReader(io.BytesIO(self.read()))
             count = len(reader.pages)
         except (PdfReadError, OSError) as exc:
-            raise InputError(f"not a readable PDF ({exc})", item=self.label) from exc
+            raise InputError(
+                f"not a readable PDF ({exc})", item=self.label, fix=media.PDF_FIX
+            ) from exc
         if not 1 <= first <= last <= count:
             raise InputError(
                 f"pages {first}..{last} are outside this PDF's 1..{count}",
@@ -392,8 +431,11 @@ def load(source: str | os.PathLike[str] | bytes, mime: str | None = None) -> Inp
         if cls is None:
             raise InputError(f"unsupported type {mime}", item=source)
         return cls(source, mime)
+    path: Path | None = None
+    raw: bytes | None = None
     if isinstance(source, bytes | bytearray):
-        head = bytes(source[: media.SNIFF_BYTES])
+        raw = bytes(source)
+        head = raw[: media.SNIFF_BYTES]
         label = f"<{len(source)} bytes>"
     else:
         try:
@@ -410,8 +452,18 @@ def load(source: str | os.PathLike[str] | bytes, mime: str | None = None) -> Inp
                 head = fh.read(media.SNIFF_BYTES)
         except OSError as exc:
             raise InputError(f"unreadable file ({exc.strerror})", item=label) from exc
+    if not head:
+        raise InputError(
+            "the file is empty (0 bytes)" if path is not None else "the data is empty (0 bytes)",
+            item=label,
+            fix="remove it, or write the content into it first",
+        )
     sniffed = media.sniff_mime(head)
     kind = media.normalize_mime(mime) if mime else sniffed
+    if kind is None and media.looks_like_legacy_text(head):
+        raise InputError(
+            media.utf8_problem(head) or "the text is not UTF-8", item=label, fix=media.UTF8_FIX
+        )
     if kind is None:
         raise InputError(
             "unknown file type (not text, image, audio, video or PDF by its content)",
@@ -420,13 +472,13 @@ def load(source: str | os.PathLike[str] | bytes, mime: str | None = None) -> Inp
         )
     if media.modality_of(kind) == "text":
         try:
-            data = bytes(source) if isinstance(source, bytes | bytearray) else path.read_bytes()
+            data = raw if raw is not None else path.read_bytes() if path else b""
         except OSError as exc:
             raise InputError(f"unreadable file ({exc.strerror})", item=label) from exc
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError("text file is not UTF-8", item=label) from exc
+        problem = media.utf8_problem(data)
+        if problem is not None:
+            raise InputError(problem, item=label, fix=media.UTF8_FIX)
+        text = data.decode("utf-8")
         name = None if isinstance(source, bytes | bytearray) else str(source)
         return Text(text, provenance={"source": name} if name else {})
     cls = media_class(kind)

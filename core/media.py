@@ -7,6 +7,7 @@ the same way. Decoding uses the libraries made for it: filetype, Pillow, pypdf, 
 from __future__ import annotations
 
 import io
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
@@ -79,9 +80,42 @@ def _looks_like_text(head: bytes) -> bool:
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        # A multi-byte character cut at the sniff boundary is still text.
-        return exc.start >= len(head) - 4
+        # A multi-byte character cut at the sniff boundary is still text; a shorter head
+        # is the whole file, so a bad byte at its end is a bad byte.
+        return len(head) >= SNIFF_BYTES and exc.start >= len(head) - 4
     return True
+
+
+#: Bytes that do not occur in text in any 8-bit encoding (C0 controls but tab, newlines, FF).
+_NOT_TEXT = bytes(range(0x00, 0x09)) + bytes(range(0x0E, 0x20)) + b"\x7f"
+
+
+def utf8_problem(data: bytes) -> str | None:
+    """Why ``data`` is not UTF-8 text (the byte and its offset), or None when it decodes."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (
+            f"the text is not UTF-8: byte 0x{data[exc.start]:02X} at offset {exc.start} "
+            "cannot be decoded (the file is probably Latin-1 or Windows-1252)"
+        )
+    return None
+
+
+def looks_like_legacy_text(head: bytes) -> bool:
+    """Text in an 8-bit encoding (Latin-1, Windows-1252): no control bytes, not UTF-8.
+
+    Lets ``ge2.load`` say "re-save as UTF-8" instead of "unknown file type".
+    """
+    clean = head.translate(None, _NOT_TEXT) == head
+    return bool(head) and clean and not _looks_like_text(head)
+
+
+#: How to fix a text file that is not UTF-8.
+UTF8_FIX = (
+    "re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 FILE > FILE.utf8), or decode it "
+    "yourself and pass the str"
+)
 
 
 def sniff_mime(head: bytes) -> str | None:
@@ -292,11 +326,63 @@ def downscale_jpeg(source: Source, max_pixels: int | None = None) -> tuple[bytes
             return buf.getvalue(), ImageInfo(img.width, img.height, "JPEG")
 
 
+def quiet_pypdf() -> None:
+    """Keep pypdf's own warnings about a damaged PDF off the user's console.
+
+    pypdf logs what it repairs or cannot read ("EOF marker not found", "incorrect startxref
+    pointer") on the ``pypdf`` logger; with no logging configured Python prints those to
+    stderr, in the middle of ``ge2 index``'s progress, for a file ge2 then skips with its
+    own message naming the file and the fix. So before ge2 reads a PDF, the ``pypdf``
+    logger is set to ERROR, unless the application has set a level on it already.
+    """
+    pypdf_logger = logging.getLogger("pypdf")
+    if pypdf_logger.level == logging.NOTSET:
+        pypdf_logger.setLevel(logging.ERROR)
+
+
+#: How to fix a PDF that pypdf cannot read.
+PDF_FIX = (
+    "the file may be corrupt or truncated: open it in a PDF viewer and save or print it "
+    "to a new PDF (or re-download it)"
+)
+
+
+def decode_for_display(source: Source, size: tuple[int, int], max_pixels: int | None = None) -> Any:
+    """The image decoded for showing at about ``size`` (a PIL image), memory bounded.
+
+    The header is read first: a JPEG is decoded at 1/2, 1/4 or 1/8 scale when that still
+    covers ``size`` (Pillow's ``draft``); any image whose decoded size would still be over
+    ``max_pixels`` (``limits.MAX_IMAGE_PIXELS`` by default) is refused with ``ValueError``
+    before a pixel is decoded, as are files that are not readable images.
+    """
+    import struct
+    import warnings
+
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    limit = limits.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    try:
+        with _open(source) as fh, _open_header(fh) as img:
+            if img.format == "JPEG":
+                img.draft("RGB", size)
+            if img.width * img.height > limit:
+                info = ImageInfo(img.width, img.height, str(img.format))
+                raise ValueError(pixel_problem(info, limit) or "too many pixels")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+                img.load()
+            return img.copy()
+    except (UnidentifiedImageError, OSError, SyntaxError, struct.error, EOFError) as exc:
+        raise ValueError(f"not a readable image ({exc})") from exc
+
+
 def pdf_page_count(source: Source) -> int:
     """Number of pages; raises ``ValueError`` for a corrupt or encrypted PDF."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    quiet_pypdf()
     with _open(source) as fh:
         try:
             reader = PdfReader(fh)
@@ -305,12 +391,16 @@ def pdf_page_count(source: Source) -> int:
             return len(reader.pages)
         except (PdfReadError, OSError) as exc:
             raise ValueError(f"not a readable PDF ({exc})") from exc
+        except (KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
+            # pypdf walking a damaged object graph
+            raise ValueError(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
 
 
 def pdf_text(source: Source, max_pages: int | None = None) -> str:
     """The text layer of a PDF (empty for scanned pages)."""
     from pypdf import PdfReader
 
+    quiet_pypdf()
     with _open(source) as fh:
         reader = PdfReader(fh)
         pages = reader.pages if max_pages is None else reader.pages[:max_pages]

@@ -246,6 +246,7 @@ def split_pdf(item: Pdf, options: SplitOptions) -> list[Input]:
     from pypdf import PdfReader, PdfWriter
     from pypdf.errors import PdfReadError
 
+    media.quiet_pypdf()
     try:
         total = media.pdf_page_count(item.source())
     except ValueError as exc:

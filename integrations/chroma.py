@@ -134,6 +134,11 @@ class GE2EmbeddingFunction(EmbeddingFunction[Embeddable]):
         return self.dimensions
 
     def __call__(self, input: Embeddable) -> Embeddings:
+        # add()/upsert(): Chroma stores each URI as UTF-8 text after this returns, so a file
+        # name that is not UTF-8 is refused here, before anything is sent.
+        for i, item in enumerate(input):
+            if isinstance(item, ge2.Media) and item.path is not None:
+                ge2.inputs.require_utf8(item.name, what="uri", index=i)
         return self._embed(input, self.document_task)
 
     def embed_query(self, input: Embeddable) -> Embeddings:
@@ -291,6 +296,10 @@ def add_media(
     """
     ef = embedding_function or _collection_function(collection)
     sources = [os.fspath(u) for u in uris]
+    for i, source in enumerate(sources):  # Chroma keeps URIs, ids and metadata as UTF-8
+        ge2.inputs.require_utf8(source, what="uri", index=i)
+        if ids is not None:
+            ge2.inputs.require_utf8(ids[i], what="id", index=i, fix="pass ids that are UTF-8")
     if ids is not None and len(ids) != len(sources):
         raise ValueError(f"add_media: {len(ids)} ids for {len(sources)} uris")
     if metadatas is not None and len(metadatas) != len(sources):

@@ -194,18 +194,20 @@ def add_pieces(
     fn: GE2EmbeddingFunction = conf.function
     if rows is not None and len(rows) != len(sources):
         raise ValueError(f"add_pieces: {len(rows)} rows for {len(sources)} sources")
-    inputs = [fn._source_input(os.fspath(s) if isinstance(s, os.PathLike) else s, i)
-              for i, s in enumerate(sources)]  # fmt: skip
+    given = [os.fspath(s) if isinstance(s, os.PathLike) else s for s in sources]
+    for i, source in enumerate(given):  # the source column is UTF-8 text in Arrow
+        if isinstance(source, str):
+            ge2.inputs.require_utf8(source, what="source", index=i)
+    inputs = [fn._source_input(s, i) for i, s in enumerate(given)]
     pieces = fn.embedder.embed_pieces(inputs, task=fn.source_task)
     names = set(table.schema.names)
     out: list[dict[str, Any]] = []
     for i, group in enumerate(pieces):
-        given = os.fspath(sources[i]) if isinstance(sources[i], os.PathLike) else sources[i]
         for k, piece in enumerate(group):
             prov = {**piece.provenance, "piece": k, "pieces": len(group)}
             row = {key: v for key, v in prov.items() if key in names}
             text = piece.input.text if isinstance(piece.input, ge2.Text) else None
-            row[conf.source_column] = text if text is not None else given
+            row[conf.source_column] = text if text is not None else given[i]
             row[column] = piece.vector
             out.append({**row, **(rows[i] if rows is not None else {})})
     columns = dict.fromkeys(key for row in out for key in row)  # LanceDB reads row 0's keys

@@ -347,7 +347,7 @@ def _print_summary(
     mods = ", ".join(f"{k} {v}" for k, v in s["pieces_by_modality"].items()) or "none"
     where = "offline emulator" if s["offline"] else s["model"]
     print(
-        f"Indexed {s['files_found']} files into {display(s['store'])} "
+        f"Scanned {s['files_found']} files for {display(s['store'])} "
         f"({where}, {s['dimensions']} dimensions) in {s['seconds']:.1f} s",
         file=out,
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import re
 
+from ge2 import media
+
 #: Metadata keys (lower-cased) whose values describe the content.
 DESCRIPTIVE_KEYS = ("title", "description", "comment", "subject", "caption", "keywords", "synopsis")
 
@@ -107,6 +109,7 @@ def pdf_metadata_text(data: bytes) -> str | None:
     """A PDF's document-information title and subject."""
     from pypdf import PdfReader
 
+    media.quiet_pypdf()
     try:
         info = PdfReader(io.BytesIO(data)).metadata
     except Exception:  # unreadable info dictionary: no description

@@ -10,6 +10,7 @@ memory, never written into an indexed folder.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from importlib import resources
 from pathlib import Path
@@ -30,7 +31,9 @@ from ge2.errors import GE2Error, InputError
 from ge2.inputs import Input, Mixed, Text, load
 from ge2.store import Store, hit_rows, search
 
-from .thumbs import Thumbnails
+from .thumbs import ThumbnailError, Thumbnails
+
+logger = logging.getLogger("ge2.serve")
 
 #: Largest query file accepted (bytes): an image, a clip or a PDF to search by.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -185,7 +188,11 @@ class App:
             at = float(request.query_params.get("t") or 0)
         except ValueError:
             return JSONResponse({"error": "page and t must be numbers"}, 400)
-        made = await run_in_threadpool(self.thumbs.make, row, path, page, at)
+        try:
+            made = await run_in_threadpool(self.thumbs.make, row, path, page, at)
+        except ThumbnailError as exc:
+            logger.warning("no thumbnail for %s: %s", path, exc)
+            return JSONResponse({"error": f"no thumbnail for {path.name}: {exc}"}, 422)
         if made is None:
             return JSONResponse({"error": "no thumbnail for this kind of file"}, 404)
         return FileResponse(

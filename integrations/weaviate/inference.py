@@ -165,7 +165,13 @@ class InferenceService:
 
     def answer(self, parsed: Parsed) -> dict[str, Any]:
         """The response body of a parsed request, embedding its inputs."""
-        return parsed.answer(self._embed(parsed.inputs, parsed.task), self.embedder.dimensions)
+        try:
+            vectors = self._embed(parsed.inputs, parsed.task)
+        except ge2.InputError as exc:
+            where = parsed.field(exc.index) if exc.index is not None else "request"
+            fix = f"; {exc.fix}" if exc.fix else ""
+            raise BadRequest(422, f"{where}: {exc.problem}{fix}") from exc
+        return parsed.answer(vectors, self.embedder.dimensions)
 
     def vectorize(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /vectorize`` (multi2vec-bind and multi2vec-clip)."""
@@ -178,10 +184,7 @@ class InferenceService:
     def _embed(self, inputs: list[ge2.Input], task: str) -> list[list[float]]:
         if not inputs:
             return []
-        try:
-            vectors: list[list[float]] = self.embedder.embed(inputs, task=task)
-        except ge2.InputError as exc:
-            raise BadRequest(422, str(exc)) from exc
+        vectors: list[list[float]] = self.embedder.embed(inputs, task=task)
         return vectors
 
 

@@ -39,7 +39,12 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BadRequest(Exception):
-    """A request this server refuses, with its HTTP status (always a 4xx)."""
+    """A request this server refuses, with its HTTP status (always a 4xx).
+
+    400: the body is not a JSON object; 413: the body is too large; 422: a field's value
+    is unusable (wrong type, bad base64, not media, over a limit): its message names the
+    field, the limit and the fix.
+    """
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -65,6 +70,18 @@ class Parsed:
     task: str
     #: ``/vectorize`` only: response field -> the slice of ``inputs`` it answers.
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def field(self, index: int) -> str:
+        """The request field that input ``index`` came from (``images[2]``), for errors."""
+        if self.kind == "vector":
+            return "text"
+        if self.kind == "vectors":
+            return f"texts[{index}]"
+        names = {"textVectors": "texts", **{a: n for n, a in MEDIA_FIELDS.items()}}
+        for answer, (start, end) in self.spans.items():
+            if start <= index < end:
+                return f"{names[answer]}[{index - start}]"
+        return f"input #{index}"
 
     def answer(self, vectors: list[list[float]], dimensions: int) -> dict[str, Any]:
         """The protocol's response body for the vectors of ``inputs`` (same order)."""
@@ -136,7 +153,11 @@ def parse_vectorize(body: dict[str, Any], limits: Limits, text_task: str) -> Par
     """``POST /vectorize`` (multi2vec-bind and multi2vec-clip)."""
     for name in UNSUPPORTED_FIELDS:
         if body.get(name):
-            raise BadRequest(422, f"{name}: Gemini Embedding 2 does not embed {name} data")
+            raise BadRequest(
+                422,
+                f"{name}: Gemini Embedding 2 does not embed {name} data; leave {name} out "
+                "(texts, images, audio and video are embedded)",
+            )
     fields = {name: strings(body, name) for name in ("texts", *MEDIA_FIELDS)}
     _check_count(sum(len(v) for v in fields.values()), limits)
     inputs: list[ge2.Input] = [ge2.Text(t) for t in fields["texts"]]
@@ -150,9 +171,14 @@ def parse_vectorize(body: dict[str, Any], limits: Limits, text_task: str) -> Par
 
 def parse_vectors(body: dict[str, Any], limits: Limits, text_task: str) -> Parsed:
     """``POST /vectors`` (text2vec-transformers), single or batched."""
-    config = body.get("config") or {}
+    config = body.get("config")
+    config = {} if config is None else config
     if not isinstance(config, dict):
-        raise BadRequest(400, "config must be an object")
+        raise BadRequest(
+            422,
+            f"config: expected an object, got {_json_type(config)}; send "
+            '"config": {"task_type": "query"} or leave it out',
+        )
     task_type = config.get("task_type")
     task = TRANSFORMERS_TASKS.get(task_type, text_task) if isinstance(task_type, str) else text_task
     if "texts" in body:
@@ -161,7 +187,12 @@ def parse_vectors(body: dict[str, Any], limits: Limits, text_task: str) -> Parse
         return Parsed("vectors", [ge2.Text(t) for t in texts], task)
     text = body.get("text")
     if not isinstance(text, str) or not text:
-        raise BadRequest(400, "text must be a non-empty string")
+        got = "an empty string" if text == "" else _json_type(text)
+        raise BadRequest(
+            422,
+            f'text: expected a non-empty string, got {got}; send {{"text": "..."}}, or '
+            '{"texts": ["...", ...]} for several',
+        )
     _check_unicode(text, "text")
     return Parsed("vector", [ge2.Text(text)], task)
 
@@ -171,8 +202,19 @@ def strings(body: dict[str, Any], name: str) -> list[str]:
     value = body.get(name)
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest(400, f"{name} must be a list of strings")
+    what = "texts" if name == "texts" else "base64 strings (one per file)"
+    if not isinstance(value, list):
+        raise BadRequest(
+            422,
+            f"{name}: expected a list of {what}, got {_json_type(value)}; send "
+            f'"{name}": ["..."] even for one item',
+        )
+    for i, v in enumerate(value):
+        if not isinstance(v, str):
+            raise BadRequest(
+                422,
+                f"{name}[{i}]: expected a string, got {_json_type(v)}; {name} is a list of {what}",
+            )
     for i, v in enumerate(value):
         _check_unicode(v, f"{name}[{i}]")
     return value
@@ -183,13 +225,18 @@ def media(value: str, where: str, limits: Limits) -> ge2.Input:
     try:
         data = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise BadRequest(400, f"{where}: not valid base64") from None
+        raise BadRequest(
+            422,
+            f"{where}: not valid base64; send the file's bytes base64-encoded (standard "
+            "alphabet with padding, no data: prefix or line breaks)",
+        ) from None
     try:
         item = ge2.load(data)
     except ge2.InputError as exc:
-        raise BadRequest(415, f"{where}: {exc.problem}") from exc
+        fix = exc.fix or "send a PNG, JPEG, MP3, WAV, MP4, MOV or PDF file"
+        raise BadRequest(422, f"{where}: {exc.problem}; {fix}") from exc
     if isinstance(item, ge2.Text):
-        raise BadRequest(415, f"{where}: holds text, not media; send it in texts")
+        raise BadRequest(422, f"{where}: holds text, not media; send it in texts")
     if isinstance(item, ge2.Image):
         check_pixels(data, where, limits.max_image_pixels)
     return item
@@ -210,7 +257,7 @@ def check_pixels(data: bytes, where: str, max_pixels: int) -> None:
     problem = media.pixel_problem(info, max_pixels)
     if problem is not None:
         raise BadRequest(
-            413, f"{where}: image of {problem}; downscale it, or raise --max-image-pixels"
+            422, f"{where}: image of {problem}; downscale it, or raise --max-image-pixels"
         )
 
 
@@ -218,17 +265,32 @@ def _check_unicode(text: str, where: str) -> None:
     found = _SURROGATE.search(text)
     if found:
         raise BadRequest(
-            400,
+            422,
             f"{where}: holds a lone UTF-16 surrogate (U+{ord(found.group()):04X}) at character "
             f"{found.start()}, which is not valid Unicode; send it as a surrogate pair or "
             "replace it",
         )
 
 
+def _json_type(value: object) -> str:
+    """What a JSON value is, as a client would call it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
 def _check_count(count: int, limits: Limits) -> None:
     if count > limits.max_items:
         raise BadRequest(
-            413,
+            422,
             f"{count} inputs in one request, over the limit of {limits.max_items}; "
-            "send fewer items per request",
+            "send fewer items per request, or raise --max-items",
         )

@@ -277,3 +277,33 @@ def test_overflow_split_mean_pools_into_one_record(emu_env: dict[str, str], tmp_
     col.add(ids=["essay"], documents=["word " * 40_000])
     assert col.count() == 1
     assert col.configuration["embedding_function"].get_config()["overflow"] == "split"
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_before_any_request(
+    emu_env: dict[str, str], ge2_emulator: Any, tmp_path: Path
+) -> None:
+    """Chroma stores URIs as UTF-8 text: such a name used to be embedded (a request) and
+    then fail with a UnicodeEncodeError from inside Chroma; now it is named up front."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    raw = os.path.join(os.fsencode(folder), b"caf\xe9.png")
+    with open(raw, "wb") as fh:
+        fh.write(samples.png())
+    name = os.fsdecode(raw)
+    col = _collection(_client(tmp_path / "db"))
+    requests = ge2_emulator.stats["requests"]
+    for call in (
+        lambda: col.add(ids=["a"], uris=[name]),
+        lambda: add_media(col, [name]),
+        lambda: add_media(col, [name], ids=["a"]),
+    ):
+        with pytest.raises(
+            ge2.InputError, match=r"input #0 uri .*caf\\\\xe9\.png.*0xE9.*not UTF-8"
+        ):
+            call()
+    with pytest.raises(ge2.InputError, match=r"id .*lone surrogate.*Fix: pass ids that are UTF-8"):
+        add_media(col, [str(folder)], ids=["bad\ud800"])
+    assert ge2_emulator.stats["requests"] == requests and col.count() == 0
+    # Searching by such a file stores nothing, so it works.
+    col.add(ids=["x"], documents=["a cafe"])
+    assert col.query(query_uris=[name], n_results=1)["ids"] == [["x"]]

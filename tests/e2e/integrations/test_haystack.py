@@ -300,3 +300,36 @@ async def test_a_partial_failure_keeps_split_pieces_in_run_and_run_async(
     assert [d.embedding for d in outs[0]["documents"]] == [
         d.embedding for d in outs[1]["documents"]
     ]
+
+
+@pytest.mark.parametrize("image_size", [None, (64, 64)])
+def test_broken_media_is_an_input_error_naming_the_document(
+    emulator_env: Any, tmp_path: Path, image_size: tuple[int, int] | None
+) -> None:
+    """Bad bytes, a damaged image, a pixel bomb or a missing file: ``ge2.InputError`` naming
+    the Document's id, before any request (not a library's exception or ``input #1``)."""
+    good = Document(blob=ByteStream(samples.png()))
+    cut = samples.pdf(["one page"])
+    broken = {
+        "bad-bytes": Document(id="bad-bytes", blob=ByteStream(b"\x00\x9f" * 50)),
+        "cut-png": Document(id="cut-png", blob=ByteStream(samples.png()[:60])),
+        "bomb": Document(id="bomb", blob=ByteStream(samples.huge_png(20000, 20000))),
+        "cut-pdf": Document(
+            id="cut-pdf", blob=ByteStream(cut[: len(cut) // 2]), meta={"page_number": 1}
+        ),
+        "missing": Document(id="missing", meta={"file_path": str(tmp_path / "gone.png")}),
+    }
+    embedder = GE2DocumentImageEmbedder(dimensions=DIMS, image_size=image_size)
+    for doc_id, doc in broken.items():
+        with pytest.raises(ge2.InputError) as err:
+            embedder.run([good, doc])
+        assert str(err.value).startswith(f"Document {doc_id!r}"), str(err.value)
+        assert err.value.fix, doc_id
+    assert emulator_env.stats["requests"] == 0
+    # raise_on_failure=False: the same Documents are listed by id, the good one embedded.
+    lenient = GE2DocumentImageEmbedder(
+        dimensions=DIMS, image_size=image_size, raise_on_failure=False
+    )
+    out = lenient.run([good, *broken.values()])
+    assert out["documents"][0].embedding is not None
+    assert [f["document_id"] for f in out["meta"]["failures"]] == list(broken)

@@ -297,3 +297,18 @@ def test_base_url_and_a_var_key_without_any_environment(ge2_emulator: Any, tmp_p
     stored = table.schema.metadata[b"embedding_functions"].decode()
     assert '"api_key": "$var:ge2_e2e_key"' in stored and SECRET not in stored
     assert ge2_emulator.stats["items"] == len(DOCS) + 1
+
+
+def test_add_pieces_refuses_a_name_that_is_not_utf8_before_any_request(
+    emu_env: dict[str, str], ge2_emulator: Any, tmp_path: Path
+) -> None:
+    """The source column is UTF-8 text in Arrow: the name is named, nothing is sent."""
+    raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.png")
+    with open(raw, "wb") as fh:
+        fh.write(samples.png())
+    table = _table(tmp_path / "db")
+    with pytest.raises(ge2.InputError, match=r"input #0 source .*caf\\\\xe9\.png.*not UTF-8"):
+        add_pieces(table, [os.fsdecode(raw)])
+    with pytest.raises(ge2.InputError, match=r"input #1 source .*lone surrogate"):
+        add_pieces(table, ["fine text", "half a pair \ud83d"])
+    assert ge2_emulator.stats["requests"] == 0 and table.count_rows() == 0

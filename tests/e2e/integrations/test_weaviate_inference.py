@@ -208,7 +208,7 @@ def test_bad_requests_get_clear_4xx(embedder: ge2.Embedder) -> None:
         status, out = call(
             srv.url + "/vectorize", {"video": [b64(b"\x00garbage bytes, no container" * 3)]}
         )
-        assert status == 415 and out["error"].startswith("video[0]")
+        assert status == 422 and out["error"].startswith("video[0]")
         status, out = call(srv.url + "/vectorize", {"thermal": ["AAAA"]})
         assert status == 422
         assert call(srv.url + "/nope", {"texts": []})[0] == 404

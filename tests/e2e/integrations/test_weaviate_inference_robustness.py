@@ -226,13 +226,13 @@ def test_json_nested_100000_deep_gets_a_400(server: InferenceServer) -> None:
         ("/vectors", b'{"text": "\\udc00 alone"}', "text"),
     ],
 )
-def test_a_lone_surrogate_gets_a_400_naming_the_field(
+def test_a_lone_surrogate_gets_a_422_naming_the_field(
     server: InferenceServer, path: str, body: bytes, field: str
 ) -> None:
     with connect(server) as sock:
         sock.sendall(post(path, body))
         status, _, out = answer(sock)
-    assert status == 400 and out["error"].startswith(f"{field}: holds a lone UTF-16 surrogate")
+    assert status == 422 and out["error"].startswith(f"{field}: holds a lone UTF-16 surrogate")
 
 
 def test_invalid_utf8_and_a_wrong_method_get_json_4xx(server: InferenceServer) -> None:
@@ -263,7 +263,7 @@ def test_a_huge_pixel_png_is_refused_from_its_header(
         sock.sendall(post("/vectorize", b'{"texts": ["x"], "images": ["' + bomb + b'"]}'))
         status, _, out = answer(sock)
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    assert status == 413
+    assert status == 422
     assert out["error"].startswith("images[0]: image")
     assert "limit of 50,000,000 pixels" in out["error"] and "--max-image-pixels" in out["error"]
     assert ge2_emulator.stats["requests"] == requests
@@ -277,7 +277,7 @@ def test_the_pixel_limit_is_configurable(embedder: ge2.Embedder) -> None:
         with connect(srv) as sock:
             sock.sendall(post("/vectorize", body))
             status, _, out = answer(sock)
-        assert status == 413 and "3000x2000 = 6,000,000 pixels" in out["error"]
+        assert status == 422 and "3000x2000 = 6,000,000 pixels" in out["error"]
     with InferenceServer(embedder, port=0, max_image_pixels=6_000_000) as srv:
         with connect(srv) as sock:
             sock.sendall(post("/vectorize", body))
@@ -321,3 +321,38 @@ def test_the_server_answers_while_an_embedding_is_in_progress(
             release.set()
         status, _, out = answer(slow)
         assert status == 200 and len(out["textVectors"]) == 1
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "words"),
+    [
+        ("/vectorize", {"texts": "one text"}, "texts: expected a list of texts, got a string"),
+        ("/vectorize", {"texts": ["ok", 7]}, "texts[1]: expected a string, got a number"),
+        ("/vectorize", {"images": {"a": 1}}, "images: expected a list of base64 strings"),
+        ("/vectorize", {"images": [None]}, "images[0]: expected a string, got null"),
+        ("/vectorize", {"images": ["data:image/png;base64,AAAA"]}, "images[0]: not valid base64"),
+        ("/vectorize", {"images": [_b64(b"")]}, "images[0]: the data is empty (0 bytes)"),
+        ("/vectorize", {"images": [_b64(ge2.samples.png()[:60])]}, "images[0]: not a readable"),
+        ("/vectorize", {"texts": ["a"], "images": ["x"] * 40}, "41 inputs in one request"),
+        ("/vectorize", {"texts": ["fine", "   "]}, "texts[1]: empty text"),
+        ("/vectors", {"text": 5}, "text: expected a non-empty string, got a number"),
+        ("/vectors", {"text": "x", "config": []}, "config: expected an object, got a list"),
+    ],
+)
+def test_bad_fields_get_a_422_naming_the_field_and_the_fix(
+    embedder: ge2.Embedder, ge2_emulator: Any, path: str, body: dict[str, Any], words: str
+) -> None:
+    """Every field-level problem: a JSON 422 that starts with the field, never a 5xx, a
+    dropped connection or a request to the API."""
+    requests = ge2_emulator.stats["requests"]
+    with InferenceServer(embedder, port=0, max_items=40) as srv, connect(srv) as sock:
+        sock.sendall(post(path, json.dumps(body).encode()))
+        status, headers, out = answer(sock)
+    assert status == 422, out
+    assert headers["content-type"] == "application/json"
+    assert words in out["error"] and ";" in out["error"], out["error"]  # problem; fix
+    assert ge2_emulator.stats["requests"] == requests

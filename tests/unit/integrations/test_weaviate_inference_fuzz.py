@@ -153,12 +153,12 @@ def test_any_nesting_depth_parses_or_gets_a_4xx(depth: int, opener: str) -> None
 def test_the_reported_crashes_are_4xx_with_clear_messages() -> None:
     cases: list[tuple[bytes, int, str]] = [
         (b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply"),
-        (b'{"texts": ["ok", "\\ud800"]}', 400, "texts[1]: holds a lone UTF-16 surrogate (U+D800)"),
+        (b'{"texts": ["ok", "\\ud800"]}', 422, "texts[1]: holds a lone UTF-16 surrogate (U+D800)"),
         (b'{"texts": ["\xff"]}', 400, "not valid UTF-8"),
-        (b'{"texts": ["\xed\xa0\x80"]}', 400, "texts[0]: holds a lone UTF-16 surrogate"),
+        (b'{"texts": ["\xed\xa0\x80"]}', 422, "texts[0]: holds a lone UTF-16 surrogate"),
         (b'{"dims": ' + b"9" * 5000 + b"}", 400, "not usable JSON"),
         (b"[]," * 150_000, 413, "commas and brackets"),
-        (json.dumps({"texts": ["a"] * 41}).encode(), 413, "41 inputs in one request"),
+        (json.dumps({"texts": ["a"] * 41}).encode(), 422, "41 inputs in one request"),
         (b'"text"', 400, "must be a JSON object"),
     ]
     for raw, status, words in cases:
@@ -184,7 +184,7 @@ def test_pixels_are_counted_from_the_header_without_decoding(
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
     with pytest.raises(BadRequest) as err:
         check_pixels(png_header(12_000, 12_000), "images[2]", 50_000_000)
-    assert err.value.status == 413
+    assert err.value.status == 422
     message = str(err.value)
     assert message.startswith("images[2]: image of 12000x12000 = 144,000,000 pixels is over")
     assert "50,000,000" in message and message.endswith("raise --max-image-pixels")

@@ -122,10 +122,10 @@ def test_token_by_header_or_path_prefix_and_never_shown() -> None:
     ("body", "status", "words"),
     [
         ({"imu": ["AAAA"]}, 422, "imu"),
-        ({"images": ["%%% not base64 %%%"]}, 400, "images[0]: not valid base64"),
-        ({"audio": [base64.b64encode(b"\x00\x01\x02 garbage" * 20).decode()]}, 415, "audio[0]"),
-        ({"images": [base64.b64encode(b"just some text").decode()]}, 415, "holds text"),
-        ({"texts": "not a list"}, 400, "texts must be a list"),
+        ({"images": ["%%% not base64 %%%"]}, 422, "images[0]: not valid base64; send"),
+        ({"audio": [base64.b64encode(b"\x00\x01\x02 garbage" * 20).decode()]}, 422, "audio[0]"),
+        ({"images": [base64.b64encode(b"just some text").decode()]}, 422, "holds text"),
+        ({"texts": "not a list"}, 422, "texts: expected a list of texts, got a string"),
     ],
 )
 def test_bad_media_get_a_clear_4xx(body: dict[str, Any], status: int, words: str) -> None:
@@ -136,7 +136,7 @@ def test_bad_media_get_a_clear_4xx(body: dict[str, Any], status: int, words: str
 
 
 def test_vectors_needs_text() -> None:
-    with pytest.raises(BadRequest, match="text must be"):
+    with pytest.raises(BadRequest, match="text: expected a non-empty string, got null"):
         _service().vectors({"config": {"task_type": "passage"}})
 
 

@@ -250,6 +250,17 @@ def _reason(exc: ge2.InputError) -> str:
     return f"{exc.item}: {exc.problem}" + (f". Fix: {exc.fix}" if exc.fix else "")
 
 
+def _document_error(doc: Document, exc: Exception) -> ge2.InputError:
+    """``exc`` as an ``InputError`` that names the Document by its id (and the media)."""
+    if isinstance(exc, ge2.InputError):
+        item = f"Document {doc.id!r}" + (f" ({exc.item})" if exc.item else "")
+        return ge2.InputError(exc.problem, item=item, fix=exc.fix)
+    problem = getattr(exc, "strerror", None) or str(exc)
+    return ge2.InputError(
+        problem, item=f"Document {doc.id!r}", fix="check the Document's blob or file path"
+    )
+
+
 class DocumentComponent(GE2Component):
     """Shared by the document embedders: skip-or-raise on failures, Documents out."""
 
@@ -276,23 +287,27 @@ class DocumentComponent(GE2Component):
             try:
                 inputs.append(self._input_of(doc))
             except (ValueError, OSError) as exc:  # ge2.InputError is a ValueError
+                error = _document_error(doc, exc)
                 if self.raise_on_failure:
-                    raise ValueError(f"Document {doc.id!r}: {exc}") from exc
+                    raise error from exc
                 inputs.append(None)
-                failures[i] = str(exc)
+                failures[i] = str(error)
         return inputs, failures
 
     def _input_of(self, doc: Document) -> Any:
         raise NotImplementedError
 
     def _prepare_documents(self, documents: list[Document]) -> _Job:
-        """The Documents as ge2 inputs; with ``raise_on_failure=False`` the ones the adapter
-        or the core (``Embedder.check``) refuses are set aside, so one call embeds the rest."""
+        """The Documents as ge2 inputs, checked by the core (``Embedder.check``) before any
+        request: a refused one raises ``ge2.InputError`` naming the Document, or, with
+        ``raise_on_failure=False``, is set aside so one call embeds the rest."""
         job = _Job(documents, *self._inputs(documents), before=self.embedder.usage)
         job.todo = [i for i, item in enumerate(job.inputs) if item is not None]
-        if job.todo and not self.raise_on_failure:
+        if job.todo:
             refused = self.embedder.check(job.items, task=self._task)
             for i, exc in zip(job.todo, refused, strict=True):
+                if exc is not None and self.raise_on_failure:
+                    raise _document_error(documents[i], exc) from exc
                 if exc is not None:
                     job.failures[i] = _reason(exc)
             job.todo = [i for i in job.todo if i not in job.failures]

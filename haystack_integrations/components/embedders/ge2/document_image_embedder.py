@@ -3,12 +3,12 @@ per Document (or per piece, for a file over the model's limits)."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import ge2
+from ge2 import media
 
 from ._component import BATCH, DEFAULT_KEY, DocumentComponent
 
@@ -158,11 +158,18 @@ GE2MultimodalDocumentEmbedder = GE2DocumentImageEmbedder
 
 
 def _shrunk(image: ge2.Image, size: tuple[int, int]) -> ge2.Image:
-    """The image scaled down to fit ``size`` (aspect kept); a smaller image is left alone."""
-    from PIL import Image as PILImage
+    """The image scaled down to fit ``size`` (aspect kept); a smaller image is left alone.
 
-    with PILImage.open(io.BytesIO(image.read())) as img:
-        if img.width <= size[0] and img.height <= size[1]:
+    The core reads the header first and decodes within its pixel limit (a large JPEG at
+    reduced scale), so a damaged image or a pixel bomb is an ``InputError``, not Pillow's.
+    """
+    try:
+        info = media.image_header(image.source())
+        if info.width <= size[0] and info.height <= size[1]:
             return image
-        img.thumbnail(size)
-        return ge2.Image(img.copy())
+        img = media.decode_for_display(image.source(), size)
+    except ValueError as exc:
+        fix = media.PIXEL_FIX if "pixels" in str(exc) else "re-save the image as PNG or JPEG"
+        raise ge2.InputError(str(exc), item=image.label, fix=fix) from exc
+    img.thumbnail(size)
+    return ge2.Image(img)
