@@ -184,7 +184,9 @@ def test_interrupted_run_resumes_without_paying_twice(
     for i in range(n):
         (folder / f"doc{i:02d}.txt").write_text(f"document number {i} about topic {i * 7}\n")
     store = tmp_path / "store"
-    ge2_emulator.configure(latency_ms=300)
+    # One call in flight, each answered after 1 s: once the 3rd call arrives the run has
+    # at least that long before it could finish, so a late-landing Ctrl-C still interrupts.
+    ge2_emulator.configure(latency_ms=1000)
     cmd = [
         sys.executable,
         "-m",
@@ -197,6 +199,8 @@ def test_interrupted_run_resumes_without_paying_twice(
         "256",
         "--commit-every",
         "3",
+        "--concurrency",
+        "1",
     ]
     proc = subprocess.Popen(
         cmd, env=_env(ge2_emulator), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
