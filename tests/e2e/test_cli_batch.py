@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ge2 import samples
 from ge2.emulator import Emulator
 
 pytestmark = pytest.mark.e2e
@@ -87,20 +86,6 @@ def _notes(folder: Path, n: int) -> Path:
     for i in range(n):
         (folder / f"note{i}.txt").write_text(f"field note {i}: otters seen at weir {i * 7}\n")
     return folder
-
-
-def _bomb_png(path: Path, side: int = 20000) -> None:
-    """A small PNG whose header claims side x side pixels (refused before decoding)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * (side + 1) * 4)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-    )
 
 
 def _paths(hits: list[dict[str, Any]]) -> set[str]:
@@ -202,7 +187,7 @@ def test_status_cancel_and_the_refusal_of_plain_index(
 
 def test_bad_files_are_skipped_by_name_and_counted(tmp_path: Path, ge2_emulator: Emulator) -> None:
     folder, store = _notes(tmp_path / "notes", 3), tmp_path / "store"
-    _bomb_png(folder / "bomb.png")
+    (folder / "bomb.png").write_bytes(samples.huge_png(20000, 20000))
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really a pdf")
     summary = _batch_index(folder, store, ge2_emulator, "--wait", "--poll", "0")
     skipped = {Path(s["path"]).name: s["reason"] for s in summary["skipped"]}

@@ -9,16 +9,15 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ge2 import samples
 from ge2.emulator import Emulator
 
 pytestmark = pytest.mark.e2e
@@ -81,20 +80,6 @@ def _notes(folder: Path, n: int) -> Path:
     for i in range(n):
         (folder / f"note{i:02d}.txt").write_text(f"note {i} about subject {i * 13}\n")
     return folder
-
-
-def _bomb_png(path: Path, side: int = 20000) -> None:
-    """A small PNG whose header claims side x side pixels (Pillow refuses to decode it)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * (side + 1) * 4)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-    )
 
 
 def test_old_layout_gets_the_fix_and_rebuild_costs_nothing(
@@ -181,7 +166,7 @@ def test_bad_names_and_image_bombs_are_skips_not_crashes(
     bad_name = os.path.join(os.fsencode(folder), b"bad\xffname.txt")
     with open(bad_name, "wb") as fh:
         fh.write(b"the badly named file talks about lanterns\n")
-    _bomb_png(folder / "bomb.png")
+    (folder / "bomb.png").write_bytes(samples.huge_png(20000, 20000))
     store = tmp_path / "store"
     proc = ge2("index", str(folder), "--store", str(store), "-d", "256", emu=ge2_emulator)
     assert "1 skipped, 0 failed" in proc.stdout and "bomb.png" in proc.stdout

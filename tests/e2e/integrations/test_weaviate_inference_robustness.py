@@ -14,9 +14,7 @@ import http.client
 import json
 import resource
 import socket
-import struct
 import threading
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,21 +74,6 @@ def impatient(embedder: ge2.Embedder) -> Iterator[InferenceServer]:
     """A server with a 1 s read timeout, for the slow-client cases."""
     with InferenceServer(embedder, port=0, read_timeout=1.0) as srv:
         yield srv
-
-
-def big_png(width: int, height: int) -> bytes:
-    """A real, valid 1-bit PNG of width x height pixels, all black: tiny on disk, a bomb
-    in memory (Pillow decodes it to one byte per pixel)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    row = b"\x00" * (1 + (width + 7) // 8)
-    comp = zlib.compressobj(9)
-    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 # -- load ------------------------------------------------------------------------------------
@@ -255,7 +238,7 @@ def test_a_huge_pixel_png_is_refused_from_its_header(
 ) -> None:
     """20000x20000 pixels in a 50 KB file: refused by its header, so nothing decodes it (the
     emulator gets no request and the process does not grow by the decoded 400 MB)."""
-    bomb = base64.b64encode(big_png(20_000, 20_000))
+    bomb = base64.b64encode(ge2.samples.huge_png(20_000, 20_000))
     assert len(bomb) < 200_000
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     requests = ge2_emulator.stats["requests"]
@@ -271,7 +254,7 @@ def test_a_huge_pixel_png_is_refused_from_its_header(
 
 
 def test_the_pixel_limit_is_configurable(embedder: ge2.Embedder) -> None:
-    png = base64.b64encode(big_png(3000, 2000))
+    png = base64.b64encode(ge2.samples.huge_png(3000, 2000))
     body = b'{"images": ["' + png + b'"]}'
     with InferenceServer(embedder, port=0, max_image_pixels=1_000_000) as srv:
         with connect(srv) as sock:
