@@ -59,7 +59,7 @@ from .inputs import Text
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from .embedder import Piece
+    from .embedder import Embedder, Piece
 
 CONFIG_FILE = "ge2-store.json"
 CACHE_FILE = "embeddings.sqlite"
@@ -529,6 +529,18 @@ class Store:
     @property
     def cache_path(self) -> Path:
         return self.folder / CACHE_FILE
+
+    def embedder(self, **options: Any) -> Embedder:
+        """An Embedder for this store: its model and size, its cache, no progress bar."""
+        from .embedder import Embedder
+
+        return Embedder(
+            self.config.model,
+            self.config.dimensions,
+            cache=self.cache_path,
+            progress=False,
+            **options,
+        )
 
     @property
     def batch_dir(self) -> Path:

@@ -152,14 +152,7 @@ def index_with_batch(
 
     report = index_files(store, None, dataclasses.replace(changes, new=[], changed=[]))
     run = BatchRun(store.batch_dir)
-    embedder = Embedder(
-        store.config.model,
-        store.config.dimensions,
-        cache=store.cache_path,
-        max_concurrency=max_concurrency,
-        quota=quota,
-        progress=False,
-    )
+    embedder = store.embedder(max_concurrency=max_concurrency, quota=quota)
     try:
         with BatchJobs(embedder, store.batch_dir) as jobs:
             earlier = [j.id for j in jobs.list() if j.live]

@@ -160,14 +160,7 @@ def run_index(
                 store, changes, ray_address, is_offline, quota, max_concurrency, progress
             )
         elif paths:
-            embedder = Embedder(
-                store.config.model,
-                store.config.dimensions,
-                cache=store.cache_path,
-                max_concurrency=max_concurrency,
-                quota=quota,
-                progress=False,
-            )
+            embedder = store.embedder(max_concurrency=max_concurrency, quota=quota)
             try:
                 report = _index_with_progress(store, embedder, changes, files_per_commit, progress)
                 usage = embedder.usage

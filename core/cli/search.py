@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ge2.embedder import Embedder
 from ge2.inputs import Audio, Image, Input, Mixed, Pdf, Video, as_input, load
 
 from ._common import EXIT_OK, EXIT_USAGE, Fail, display, use_backend
@@ -66,9 +65,7 @@ def run_search(
         store_dir, model=None, dimensions=None, offline_flag=offline, create=False
     )
     with store:
-        embedder = Embedder(
-            store.config.model, store.config.dimensions, cache=store.cache_path, progress=False
-        )
+        embedder = store.embedder()
         try:
             vector = embedder.embed_one(query, task="query")
         finally:

@@ -45,7 +45,6 @@ def serve_store(
         from ge2.serve import create_app
     except ImportError as exc:
         raise Fail(f'ge2: ge2 serve needs its extra: pip install "ge2[serve]" ({exc})') from exc
-    from ge2.embedder import Embedder
     from ge2.store import Store, StoreError
 
     config = Store.read_config(store_dir)
@@ -61,9 +60,7 @@ def serve_store(
         store = Store.open(store_dir, create=False, writable=False)
     except StoreError as exc:
         raise Fail(f"ge2: {exc}") from exc
-    embedder = Embedder(
-        store.config.model, store.config.dimensions, cache=store.cache_path, progress=False
-    )
+    embedder = store.embedder()
     app = create_app(store, embedder, token=token)
     address = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     shown = address + (f"?token={token}" if token else "")
